@@ -1,0 +1,87 @@
+"""``python -m pytest_camaudit.zoo train|eval|cue-test|make-dataset`` — the zoo's command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def _model_arg(value: str) -> str:
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pytest_camaudit.zoo", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a shapes detector from scratch")
+    p.add_argument("--variant", choices=["shapes", "shapes-shortcut"], default="shapes")
+    p.add_argument("--out", type=Path, required=True, help="checkpoint file to write")
+    p.add_argument("--iterations", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None)
+
+    p = sub.add_parser("eval", help="mAP@0.5, per-class AP and recall on held-out scenes")
+    p.add_argument("--model", type=_model_arg, default="shapes", help="zoo name or checkpoint path")
+    p.add_argument("--variant", choices=["shapes", "shapes-shortcut"], default=None,
+                   help="world to evaluate on (default: the model's own)")
+    p.add_argument("--scenes", type=int, default=200)
+
+    p = sub.add_parser("cue-test", help="how much the detector depends on the spurious cue")
+    p.add_argument("--model", type=_model_arg, action="append", default=None,
+                   help="zoo name or checkpoint path (repeatable; default: both shipped models)")
+    p.add_argument("--scenes", type=int, default=200)
+
+    p = sub.add_parser("make-dataset", help="write scenes as PNG + COCO annotations")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--variant", choices=["shapes", "shapes-shortcut"], default="shapes")
+    p.add_argument("--count", type=int, default=20)
+    p.add_argument("--first-seed", type=int, default=20_000_000)
+
+    args = parser.parse_args(argv)
+
+    if args.command == "train":
+        from .train import TRAIN_DEFAULTS, train
+
+        kwargs = {k: v for k, v in {"iterations": args.iterations, "batch_size": args.batch_size,
+                                    "seed": args.seed}.items() if v is not None}
+        train(args.variant, args.out, **{**{k: TRAIN_DEFAULTS[k] for k in kwargs}, **kwargs},
+              log=lambda m: print(m, flush=True))
+        return 0
+
+    if args.command == "eval":
+        from .evaluate import evaluate_model
+        from .model import load_zoo_detector
+
+        model, _, meta = load_zoo_detector(args.model)
+        variant = args.variant or meta.get("variant", "shapes")
+        t = time.perf_counter()
+        result = evaluate_model(model, variant, args.scenes, progress=print)
+        print(f"model {meta['name']} ({meta['path']}), world {variant!r}, {result.n_images} scenes, "
+              f"{time.perf_counter() - t:.1f} s")
+        print(result.table())
+        return 0
+
+    if args.command == "cue-test":
+        from .evaluate import cue_dependence
+        from .model import load_zoo_detector
+
+        for name in args.model or ["shapes", "shapes-shortcut"]:
+            model, _, meta = load_zoo_detector(name)
+            print(f"== {meta['name']} ({meta['path']}), {args.scenes} held-out scenes")
+            print(cue_dependence(model, args.scenes).summary())
+        return 0
+
+    if args.command == "make-dataset":
+        from .dataset import write_coco_dataset
+
+        path = write_coco_dataset(args.out, list(range(args.first_seed, args.first_seed + args.count)), args.variant)
+        print(f"wrote {args.count} scenes and {path}")
+        return 0
+    return 2  # pragma: no cover - argparse enforces the choices
+
+
+if __name__ == "__main__":
+    sys.exit(main())
