@@ -1,0 +1,128 @@
+"""CAM arithmetic on captured activations and gradients (no model calls here).
+
+Maps are computed on a *common grid*: every feature level of one image brought onto the same
+padded-canvas grid (see :func:`pytest_camaudit.alignment.levels_on_grid`) and stacked along
+channels — the role grad-cam's ``fasterrcnn_reshape_transform`` plays, but on the finest grid the
+budget allows instead of the coarsest (``'pool'``) one.
+
+Two things are done differently from grad-cam, on purpose:
+
+* **Sign.** The first principal component is defined up to sign, so grad-cam's EigenCAM returns
+  the complement of the object about half the time (grad-cam issue #364). Here the component is
+  oriented to correlate positively with a reference map: the mean absolute activation for
+  EigenCAM, the channel sum of ``gradient × activation`` for EigenGradCAM.
+* **Degenerate input.** On constant activations the centred matrix is zero and grad-cam's SVD
+  returns an arbitrary direction, then min-max scaling blows numerical noise up to a full-range
+  map (or NaN). Here such a map is all zeros and flagged ``degenerate``, so a CAM-mass assertion
+  fails and says why instead of measuring noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+_DEGENERATE_RTOL = 1e-6
+
+
+@dataclass(frozen=True)
+class CamMap:
+    """A CAM on the original image's pixel grid.
+
+    Attributes:
+        values: ``float32 [H, W]``, non-negative, max-normalised to 1 (all zeros when degenerate).
+        method: the method's registry name (``"eigencam"``…).
+        target: ``None`` for a class-agnostic map, else the detection index it explains.
+        degenerate: True when the activations carried no signal (constant / all zero).
+    """
+
+    values: np.ndarray
+    method: str
+    target: int | None = None
+    degenerate: bool = False
+
+
+def top_right_singular_vector(a: torch.Tensor, iterations: int = 40, tol: float = 1e-12) -> torch.Tensor:
+    """First right singular vector of ``a`` (``[N, C]``), deterministically.
+
+    When one side is small (≤ 1024) this is the top eigenvector of the small Gram matrix
+    (``AᵀA`` or ``AAᵀ``), exact and far cheaper than an SVD of ``A``. Otherwise subspace iteration
+    on a 4-column block from a fixed-seed start, stopped when the leading direction no longer
+    moves: ``O(N C)`` per step instead of ``O(N C²)``.
+    """
+    n, c = a.shape
+    if min(n, c) <= 1024:
+        if c <= n:
+            return torch.linalg.eigh(a.T @ a).eigenvectors[:, -1]
+        u = torch.linalg.eigh(a @ a.T).eigenvectors[:, -1]
+        v = a.T @ u
+        return v / v.norm()
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    block = torch.randn(c, 4, generator=gen, dtype=a.dtype).to(a.device)
+    top = block[:, 0]
+    for _ in range(iterations):
+        block, _ = torch.linalg.qr(a.T @ (a @ block))
+        _, _, vh = torch.linalg.svd(a @ block, full_matrices=False)  # Rayleigh–Ritz on the block
+        new = block @ vh[0]
+        done = float(1.0 - abs(new @ top)) < tol
+        top = new
+        if done:
+            break
+    return top
+
+
+def principal_projection(x: torch.Tensor, reference: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """Project each position of ``x`` on its first principal component, oriented by ``reference``.
+
+    Args:
+        x: ``FloatTensor[C, h, w]``.
+        reference: ``FloatTensor[h, w]``; the projection is flipped to correlate positively with it.
+
+    Returns:
+        ``(FloatTensor[h, w], degenerate)``; ``degenerate`` when ``x`` is constant over positions.
+    """
+    c, h, w = x.shape
+    a = x.reshape(c, h * w).T.double()
+    scale = float(a.abs().max()) if a.numel() else 0.0
+    a = a - a.mean(dim=0, keepdim=True)
+    if scale == 0.0 or float(a.abs().max()) <= _DEGENERATE_RTOL * scale or not torch.isfinite(a).all():
+        return torch.zeros(h, w, dtype=torch.float32, device=x.device), True
+    v = top_right_singular_vector(a)
+    proj = a @ v
+    ref = reference.reshape(-1).double()
+    ref = ref - ref.mean()
+    if float(proj @ ref) < 0:
+        proj = -proj
+    return proj.reshape(h, w).float(), False
+
+
+def eigencam(stacked: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """EigenCAM (Muhammad & Yeasin 2020) on stacked levels ``FloatTensor[C, h, w]``.
+
+    ``|A|`` as in grad-cam's ``fasterrcnn_reshape_transform``, first principal component oriented
+    toward the mean activation, then ReLU. Returns ``(FloatTensor[h, w] ≥ 0, degenerate)``.
+    """
+    a = stacked.abs()
+    proj, degenerate = principal_projection(a, a.mean(dim=0))
+    return proj.clamp_min(0), degenerate
+
+
+def eigengradcam(ga: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """EigenGradCAM: first principal component of ``gradient × activation`` (``FloatTensor[C, h, w]``).
+
+    The product is formed per level at native resolution before levels meet on the common grid.
+    Oriented toward ``Σ_c gradient × activation`` (positive = raises the explained score), then
+    ReLU. All-zero gradients (the box did not draw on these levels) are degenerate.
+    """
+    proj, degenerate = principal_projection(ga, ga.sum(dim=0))
+    return proj.clamp_min(0), degenerate
+
+
+def normalise(cam: torch.Tensor) -> np.ndarray:
+    """``[H, W]`` non-negative map → ``float32`` numpy scaled to max 1 (zeros stay zeros)."""
+    cam = torch.nan_to_num(cam.float(), nan=0.0, posinf=0.0, neginf=0.0).clamp_min(0)
+    top = float(cam.max()) if cam.numel() else 0.0
+    out = (cam / top) if top > 0 else torch.zeros_like(cam)
+    return out.detach().cpu().numpy().astype(np.float32)

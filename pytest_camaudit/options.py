@@ -1,0 +1,190 @@
+"""Command-line options, their ini twins, validation, and the resolved :class:`Settings`.
+
+Every option is a ``--camaudit-*`` flag with an ini key of the same name (dashes → underscores),
+so a project sets it in ``pyproject.toml`` under ``[tool.pytest.ini_options]``. The command line
+wins over the ini file. Values stay plain strings / numbers so that pytest-xdist can carry them.
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pytest
+
+ZOO_NAMES = ("shapes", "shapes-shortcut")
+
+TORCHVISION_BUILDERS = (
+    "fasterrcnn_resnet50_fpn",
+    "fasterrcnn_resnet50_fpn_v2",
+    "fasterrcnn_mobilenet_v3_large_fpn",
+    "fasterrcnn_mobilenet_v3_large_320_fpn",
+    "retinanet_resnet50_fpn",
+    "retinanet_resnet50_fpn_v2",
+    "fcos_resnet50_fpn",
+    "ssd300_vgg16",
+    "ssdlite320_mobilenet_v3_large",
+    "maskrcnn_resnet50_fpn",
+    "maskrcnn_resnet50_fpn_v2",
+    "keypointrcnn_resnet50_fpn",
+)
+"""torchvision detection builders that ``--camaudit-model`` accepts by name."""
+
+METHODS = ("eigencam", "eigengradcam")
+"""CAM methods that ``--camaudit-method`` accepts (the engine's registry is the source of truth)."""
+
+DEVICES = ("auto", "cpu", "cuda")
+
+_CALLABLE_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+def parse_model(value: str) -> str:
+    """A zoo name, a torchvision builder, ``package.module:callable`` or a zoo checkpoint ``.pt``."""
+    value = value.strip()
+    if value in ZOO_NAMES or value in TORCHVISION_BUILDERS or _CALLABLE_RE.match(value) or value.endswith((".pt", ".pth")):
+        return value
+    raise argparse.ArgumentTypeError(
+        f"unknown model {value!r}; expected an embedded detector ({', '.join(ZOO_NAMES)}), "
+        f"a torchvision builder ({', '.join(TORCHVISION_BUILDERS)}), "
+        "'package.module:callable' returning a model, or a shapes checkpoint file ending in .pt"
+    )
+
+
+def parse_method(value: str) -> str:
+    """A CAM method name, case-insensitive (``GradCAM++`` → ``gradcam++``)."""
+    name = value.strip().lower().replace("_", "").replace("-", "")
+    if name in METHODS:
+        return name
+    raise argparse.ArgumentTypeError(f"unknown CAM method {value!r}; expected one of {', '.join(METHODS)}")
+
+
+def parse_device(value: str) -> str:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
+    v = value.strip().lower()
+    if v in DEVICES or re.fullmatch(r"cuda:\d+", v):
+        return v
+    raise argparse.ArgumentTypeError(f"unknown device {value!r}; expected one of auto, cpu, cuda, cuda:N")
+
+
+def parse_probability(value: str) -> float:
+    """A finite number in [0, 1]."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {value!r}") from None
+    if not math.isfinite(x) or not 0.0 <= x <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {value!r}")
+    return x
+
+
+def parse_path(value: str) -> str:
+    """A non-empty path string."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("expected a file path, got an empty string")
+    return value
+
+
+def parse_bool(value: str | bool) -> bool:
+    """``true/false``, ``yes/no``, ``1/0``, ``on/off``."""
+    if isinstance(value, bool):
+        return value
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off", ""):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One option: ``--camaudit-<name>`` on the command line, ``camaudit_<name>`` in the ini file."""
+
+    name: str
+    help: str
+    parse: Callable[[str], Any]
+    default: Any
+    flag: bool = False  # a boolean switch: ``--camaudit-report-all`` with no value
+
+    @property
+    def cli(self) -> str:
+        return f"--camaudit-{self.name}"
+
+    @property
+    def dest(self) -> str:
+        return f"camaudit_{self.name.replace('-', '_')}"
+
+    @property
+    def ini(self) -> str:
+        return self.dest
+
+
+OPTIONS: tuple[OptionSpec, ...] = (
+    OptionSpec("report", "write an HTML audit report to this path", parse_path, None),
+    OptionSpec("report-all", "also put passing audited cases in the report", parse_bool, False, flag=True),
+    OptionSpec(
+        "model",
+        "detector to audit: shapes (default), shapes-shortcut, a torchvision builder name, "
+        "package.module:callable, or a shapes checkpoint .pt",
+        parse_model,
+        "shapes",
+    ),
+    OptionSpec(
+        "weights",
+        "weights for --camaudit-model: a state-dict file, or for torchvision builders a weights "
+        "enum name such as COCO_V1 / DEFAULT (must be in the local torch hub cache)",
+        parse_path,
+        None,
+    ),
+    OptionSpec("method", f"CAM method: {', '.join(METHODS)} (default eigencam)", parse_method, "eigencam"),
+    OptionSpec("device", "auto (cuda when available), cpu, cuda or cuda:N", parse_device, "auto"),
+    OptionSpec("score-threshold", "minimum detection score, 0..1 (default 0.5)", parse_probability, 0.5),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved options of a run (plain values; safe to send to xdist workers)."""
+
+    report: str | None = None
+    report_all: bool = False
+    model: str = "shapes"
+    weights: str | None = None
+    method: str = "eigencam"
+    device: str = "auto"
+    score_threshold: float = 0.5
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register every option in a ``camaudit`` group plus its ini twin."""
+    group = parser.getgroup("camaudit", "CAM audits of object detectors (pytest-camaudit)")
+    for spec in OPTIONS:
+        if spec.flag:
+            group.addoption(spec.cli, action="store_const", const=True, default=None, dest=spec.dest, help=spec.help)
+        else:
+            group.addoption(spec.cli, action="store", type=spec.parse, default=None, dest=spec.dest, help=spec.help)
+        parser.addini(spec.ini, f"{spec.help} (same as {spec.cli})", default=None)
+
+
+def resolve_settings(config: pytest.Config) -> Settings:
+    """Command line first, then the ini file, then the default; a bad ini value is a UsageError."""
+    values: dict[str, Any] = {}
+    for spec in OPTIONS:
+        value = config.getoption(spec.dest, default=None)
+        if value is None:
+            raw = config.getini(spec.ini)
+            if raw not in (None, "", []):
+                try:
+                    value = spec.parse(raw if isinstance(raw, str) else str(raw))
+                except argparse.ArgumentTypeError as exc:
+                    raise pytest.UsageError(f"ini option {spec.ini} = {raw!r}: {exc}") from None
+        values[spec.dest.removeprefix("camaudit_")] = spec.default if value is None else value
+    return Settings(**values)

@@ -1,0 +1,127 @@
+"""pytest entry point of pytest-camaudit (``pytest11: camaudit``).
+
+Loads without importing torch, torchvision, grad-cam or OpenCV: those come in with the fixtures
+and only when a test asks for them. Case records travel on test reports as plain data, so a
+pytest-xdist run reports every worker's cases; only the controller writes the HTML report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from .fixtures import camaudit, camaudit_cam_engine, camaudit_detector  # noqa: F401  (fixtures)
+from .keys import AUDITOR, COLLECTOR, SETTINGS
+from .options import add_options, resolve_settings
+from .session import RunCollector
+
+_FIXTURES = ("camaudit", "camaudit_cam_engine", "camaudit_detector")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "camaudit: an audit test of pytest-camaudit (set automatically on tests using its fixtures)")
+    settings = resolve_settings(config)
+    config.stash[SETTINGS] = settings
+    config.stash[COLLECTOR] = RunCollector(settings)
+    if not _is_worker(config):
+        config.pluginmanager.register(_ReportListener(config), "camaudit-report-listener")
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _outcome(report: pytest.TestReport) -> str:
+    if report.when != "call":
+        return "error" if report.failed else "skipped"
+    return report.outcome
+
+
+def _section(records: list[Any]) -> str:
+    lines = []
+    for r in records:
+        lines.append(f"{r.name} ({r.image_size[0]}x{r.image_size[1]}): {len(r.detections)} detections ≥ 0.05"
+                     if r.image_size else f"{r.name}: {r.error}")
+        for d in r.detections[:5]:
+            lines.append(f"  detected {d['label']} {d['score']:.3f} at {[round(v) for v in d['box']]}")
+        for c in r.checks:
+            lines.append(f"  {'PASS' if c.passed else 'FAIL'} {c.kind}: {c.message.splitlines()[0]}")
+    return "\n".join(lines)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    settings = item.config.stash[SETTINGS]
+    auditor = item.stash.get(AUDITOR, None)
+    records = []
+    if auditor is not None and report.when == "call":
+        outcome = _outcome(report)
+        with_figures = bool(settings.report) and (outcome != "passed" or settings.report_all)
+        records = auditor.records(outcome, figures=with_figures)
+        engine = auditor.engine
+        report.camaudit_run = {  # type: ignore[attr-defined]
+            "model": engine.detector.name,
+            "identity": engine.detector.identity,
+            "method": engine.method,
+            "device": str(engine.detector.device),
+        }
+        if outcome == "failed" and records:
+            report.sections.append(("camaudit", _section(records)))
+    elif report.when == "setup" and report.failed and any(f in getattr(item, "fixturenames", ()) for f in _FIXTURES):
+        from .records import CaseRecord
+
+        crash = getattr(report.longrepr, "reprcrash", None)
+        message = crash.message if crash is not None else str(report.longrepr).strip().splitlines()[-1]
+        records = [CaseRecord(nodeid=item.nodeid, name=item.name, outcome="error", model=settings.model,
+                              method=settings.method, error=message)]
+    if records:
+        report.camaudit = [r.to_dict() for r in records]  # type: ignore[attr-defined]
+    return report
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(f in getattr(item, "fixturenames", ()) for f in _FIXTURES):
+            item.add_marker("camaudit")
+
+
+class _ReportListener:
+    """Controller-side listener: feeds reports to the run collector, writes the report at the end."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.config.stash[COLLECTOR].add_report(report)
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: Any) -> None:
+        collector = self.config.stash[COLLECTOR]
+        path = self.config.stash[SETTINGS].report
+        if not path:
+            return
+        from .report import write_report
+
+        target = write_report(path, collector.shown(), collector.summary(exitstatus))
+        collector.report_path = str(target)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        collector = self.config.stash[COLLECTOR]
+        if not collector.cases and not collector.report_path:
+            return
+        s = collector.summary("")
+        tr = terminalreporter
+        tr.write_sep("-", "camaudit")
+        tr.write_line(
+            f"{s['audited_cases']} audited cases: {s['failed_cases']} failing, {s['error_cases']} unusable/error, "
+            f"{s['passed_cases']} passing (model {s['model']}, method {s['method']}, device {s['device']})"
+        )
+        if collector.report_path:
+            tr.write_line(f"report: {collector.report_path}")

@@ -1,0 +1,97 @@
+"""Plain-data records of audited cases: what the report, the terminal summary and xdist carry.
+
+Everything here is JSON-compatible (str, int, float, bool, None, list, dict) so that a record set
+on a test report in a worker arrives intact on the pytest-xdist controller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class CheckRecord:
+    """One assertion's verdict.
+
+    Attributes:
+        kind: ``"detected"``, ``"cam_mass"``, ``"context"``…
+        passed: the verdict.
+        message: the assertion message ("expected …, got …").
+        label: class name the check is about, when there is one.
+        box: ``[x1, y1, x2, y2]`` the check is about, when there is one.
+        detection: index of the detection it used, when there is one.
+        measured: measured values by name (a score, a mass…).
+        thresholds: the thresholds they were held to, by the same names.
+        figure: name of the case figure that illustrates it, when there is one.
+    """
+
+    kind: str
+    passed: bool
+    message: str
+    label: str | None = None
+    box: list[float] | None = None
+    detection: int | None = None
+    measured: dict[str, float | str | None] = field(default_factory=dict)
+    thresholds: dict[str, float | str | None] = field(default_factory=dict)
+    figure: str | None = None
+
+
+@dataclass
+class FigureRecord:
+    """A picture on a case card: ``png`` is base64 PNG data (no ``data:`` prefix)."""
+
+    name: str
+    title: str
+    png: str
+    caption: str = ""
+    width: int = 0
+    height: int = 0
+
+
+@dataclass
+class CaseRecord:
+    """An audited image within a test.
+
+    Attributes:
+        nodeid: the pytest node id of the test.
+        name: the case's name (the image's file name unless the test gave one).
+        source: where the image came from (a path, or "numpy array"…).
+        outcome: the test's outcome: ``passed``, ``failed``, ``error``, ``skipped``.
+        image_size: ``[width, height]``.
+        model, method: the detector and default CAM method.
+        detections: ``{"box", "label", "score", "index"}`` for detections above the display floor.
+        expected: ``{"label", "box"}`` of the objects the test expected.
+        checks: the assertions run on this case, in order.
+        figures: rendered pictures (only for cases that go into the report).
+        error: what made the case unusable (bad input, a model error), when something did.
+        notes: conversions and facts worth showing (EXIF applied, image scaled…).
+    """
+
+    nodeid: str
+    name: str
+    source: str = ""
+    outcome: str = "passed"
+    image_size: list[int] = field(default_factory=list)
+    model: str = ""
+    method: str = ""
+    detections: list[dict[str, Any]] = field(default_factory=list)
+    expected: list[dict[str, Any]] = field(default_factory=list)
+    checks: list[CheckRecord] = field(default_factory=list)
+    figures: list[FigureRecord] = field(default_factory=list)
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def failed_checks(self) -> list[CheckRecord]:
+        return [c for c in self.checks if not c.passed]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CaseRecord:
+        d = dict(d)
+        d["checks"] = [CheckRecord(**c) for c in d.get("checks", [])]
+        d["figures"] = [FigureRecord(**f) for f in d.get("figures", [])]
+        return cls(**d)

@@ -1,0 +1,115 @@
+"""Pictures for a case card: boxes on the image, CAM overlays, the image without context.
+
+Colours (RGB): expected boxes green, detections above the threshold orange (matched ones
+thicker), the box a map or check is about white. Overlays use grad-cam's ``show_cam_on_image``
+(JET colour map, half image / half heat).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from ..records import FigureRecord
+
+if TYPE_CHECKING:
+    from ..auditor import AuditCase
+    from ..cams import CamMap
+
+EXPECTED = (40, 220, 90)
+PREDICTED = (255, 150, 30)
+FOCUS = (255, 255, 255)
+MIN_SIDE, MAX_SIDE = 320, 640
+
+
+def display_scale(width: int, height: int, max_side: int | None = None) -> float:
+    """Scale that brings the longer side into ``[320, max_side]`` pixels (small scenes grow)."""
+    longest = max(width, height)
+    target = min(max(longest, MIN_SIDE), max_side or MAX_SIDE)
+    return target / longest
+
+
+def encode_png(rgb: np.ndarray) -> str:
+    """``uint8 [H, W, 3]`` RGB → base64 PNG text."""
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 6])
+    if not ok:  # pragma: no cover - cv2 encodes any uint8 RGB array
+        raise RuntimeError("PNG encoding failed")
+    return base64.b64encode(buf.tobytes()).decode("ascii")
+
+
+def _resize(rgb: np.ndarray, scale: float) -> np.ndarray:
+    if scale == 1.0:
+        return rgb.copy()
+    h, w = rgb.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return cv2.resize(rgb, size, interpolation=interp)
+
+
+def draw_box(img: np.ndarray, box: Sequence[float], scale: float, colour: tuple[int, int, int], text: str = "", thick: int = 2) -> None:
+    """Draw ``box`` (original pixels) on ``img`` (already scaled by ``scale``), with a label tag."""
+    x1, y1, x2, y2 = (int(round(v * scale)) for v in box)
+    cv2.rectangle(img, (x1, y1), (x2, y2), (0, 0, 0), thick + 2, cv2.LINE_AA)
+    cv2.rectangle(img, (x1, y1), (x2, y2), colour, thick, cv2.LINE_AA)
+    if text:
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.42, 1)
+        ty = y1 - 3 if y1 - th - base - 3 >= 0 else min(img.shape[0] - 1, y2 + th + 3)
+        cv2.rectangle(img, (x1, ty - th - base), (x1 + tw + 4, ty + 2), colour, -1)
+        cv2.putText(img, text, (x1 + 2, ty - 2), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+
+
+def overlay(rgb: np.ndarray, cam: np.ndarray) -> np.ndarray:
+    """grad-cam's ``show_cam_on_image`` of ``cam`` (``[H, W]`` in ``[0, 1]``) over ``rgb``."""
+    from pytorch_grad_cam.utils.image import show_cam_on_image
+
+    mask = np.clip(np.nan_to_num(cam.astype(np.float32)), 0.0, 1.0)
+    return show_cam_on_image(rgb.astype(np.float32) / 255.0, mask, use_rgb=True, image_weight=0.5)
+
+
+def _detections_figure(case: AuditCase, scale: float) -> np.ndarray:
+    img = _resize(case.image.pixels, scale)
+    for d in reversed(case.above()):
+        matched = d.index in case.matched
+        draw_box(img, d.box, scale, PREDICTED, f"{d.label_name} {d.score:.2f}", 3 if matched else 1)
+    for e in case.expected:
+        if e.get("box"):
+            draw_box(img, e["box"], scale, EXPECTED, f"exp. {e['label']}", 2)
+    return img
+
+
+def _cam_figure(case: AuditCase, cam: CamMap, box: Sequence[float] | None, scale: float) -> np.ndarray:
+    img = _resize(overlay(case.image.pixels, cam.values), scale)
+    if box is not None:
+        label = case.detections[cam.target].label_name if cam.target is not None else ""
+        draw_box(img, box, scale, FOCUS, label, 2)
+    return img
+
+
+def case_figures(case: AuditCase, max_side: int | None = None) -> list[FigureRecord]:
+    """Every figure of ``case``: detections, each map an assertion used, each context check."""
+    s = display_scale(case.image.width, case.image.height, max_side)
+    figs = []
+
+    def add(name: str, title: str, rgb: np.ndarray, caption: str = "") -> None:
+        figs.append(FigureRecord(name, title, encode_png(rgb), caption, int(rgb.shape[1]), int(rgb.shape[0])))
+
+    n_exp = sum(1 for e in case.expected if e.get("box"))
+    add(
+        "detections",
+        "Expected and detected",
+        _detections_figure(case, s),
+        f"green: {n_exp} expected; orange: {len(case.above())} detections with score ≥ {case.score_threshold:.2f}",
+    )
+    for name, (cam, box) in case.maps.items():
+        what = "image (class-agnostic)" if cam.target is None else case.detections[cam.target].describe()
+        caption = f"{cam.method} for {what}" + ("; the activations were constant: the map is empty" if cam.degenerate else "")
+        add(name, f"CAM: {cam.method}", _cam_figure(case, cam, box, s), caption)
+    for idx, r in case.context_shown.items():
+        img = _resize(r.image, s)
+        draw_box(img, r.detection.box, s, FOCUS, f"{r.score_with:.2f} -> {r.score_without:.2f}", 2)
+        add(f"context-{idx}", "Without context", img, f"{r.detection.label_name}: score {r.score_with:.3f} with context, {r.score_without:.3f} without")
+    return figs

@@ -1,0 +1,79 @@
+"""Run-level bookkeeping on the controller: collect case records from test reports, summarise.
+
+Records arrive as plain data on test reports (``report.camaudit``), so the same code serves a
+plain run and a pytest-xdist run, where reports travel from the workers to the controller.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from .options import Settings
+from .records import CaseRecord
+
+
+@dataclass
+class RunCollector:
+    """Everything the report and the terminal summary need, gathered from test reports."""
+
+    settings: Settings
+    started: float = field(default_factory=time.time)
+    cases: list[CaseRecord] = field(default_factory=list)
+    run_facts: dict[str, Any] = field(default_factory=dict)
+    tests: int = 0
+    failed_tests: int = 0
+    report_path: str | None = None
+
+    def add_report(self, report: Any) -> None:
+        """Take what a ``pytest.TestReport`` carries (called from ``pytest_runtest_logreport``)."""
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            self.tests += 1
+            self.failed_tests += int(report.failed)
+        for d in getattr(report, "camaudit", None) or []:
+            self.cases.append(CaseRecord.from_dict(d))
+        facts = getattr(report, "camaudit_run", None)
+        if facts and not self.run_facts:
+            self.run_facts = dict(facts)
+
+    @property
+    def failing(self) -> list[CaseRecord]:
+        return [c for c in self.cases if c.outcome == "failed" and c.error is None]
+
+    @property
+    def errors(self) -> list[CaseRecord]:
+        return [c for c in self.cases if c.error is not None or c.outcome == "error"]
+
+    @property
+    def passing(self) -> list[CaseRecord]:
+        return [c for c in self.cases if c.outcome == "passed" and c.error is None]
+
+    def shown(self) -> list[CaseRecord]:
+        """Cases the report shows: failing and broken ones, plus passing ones with report-all."""
+        keep = [c for c in self.cases if c.outcome != "passed" or c.error is not None or self.settings.report_all]
+        order = {"error": 0, "failed": 1, "skipped": 2, "passed": 3}
+        return sorted(keep, key=lambda c: (order.get(c.outcome, 4), c.nodeid, c.name))
+
+    def summary(self, exitstatus: Any) -> dict[str, Any]:
+        from . import __version__
+
+        facts = self.run_facts
+        return {
+            "model": facts.get("model", self.settings.model),
+            "identity": facts.get("identity", ""),
+            "method": facts.get("method", self.settings.method),
+            "device": facts.get("device", self.settings.device),
+            "score_threshold": self.settings.score_threshold,
+            "started": datetime.fromtimestamp(self.started, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "duration": time.time() - self.started,
+            "exitstatus": str(getattr(exitstatus, "name", exitstatus)),
+            "version": __version__,
+            "audited_cases": len(self.cases),
+            "failed_cases": len(self.failing),
+            "error_cases": len(self.errors),
+            "passed_cases": len(self.passing),
+            "tests": self.tests,
+            "failed_tests": self.failed_tests,
+        }

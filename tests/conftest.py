@@ -1,0 +1,56 @@
+"""Shared fixtures of the project's own tests: the shipped detector and small probe models."""
+
+from __future__ import annotations
+
+import pytest
+
+# pytester's in-process runs restore sys.modules afterwards; a C extension such as torch that is
+# first imported inside such a run would be imported a second time by the next run and crash the
+# interpreter. Importing the heavy stack here puts it in the snapshot that is kept.
+import cv2  # noqa: F401,E402
+import pytorch_grad_cam  # noqa: F401,E402
+import torch  # noqa: F401,E402
+import torchvision  # noqa: F401,E402
+
+import pytest_camaudit.auditor  # noqa: F401,E402
+import pytest_camaudit.detector  # noqa: F401,E402
+import pytest_camaudit.engine  # noqa: F401,E402
+import pytest_camaudit.methods  # noqa: F401,E402
+import pytest_camaudit.report.figures  # noqa: F401,E402
+import pytest_camaudit.report.html  # noqa: F401,E402
+
+
+@pytest.fixture(scope="session")
+def shapes_detector():
+    """The shipped clean shapes detector wrapped for the engine (CPU)."""
+    from pytest_camaudit.detector import Detector
+    from pytest_camaudit.zoo.model import load_zoo_detector
+
+    model, classes, meta = load_zoo_detector("shapes")
+    return Detector.wrap(model, classes, name="shapes", device="cpu", meta=meta)
+
+
+@pytest.fixture(scope="session")
+def shortcut_detector():
+    from pytest_camaudit.detector import Detector
+    from pytest_camaudit.zoo.model import load_zoo_detector
+
+    model, classes, meta = load_zoo_detector("shapes-shortcut")
+    return Detector.wrap(model, classes, name="shapes-shortcut", device="cpu", meta=meta)
+
+
+@pytest.fixture
+def shapes_engine(shapes_detector):
+    from pytest_camaudit.engine import CamEngine
+
+    return CamEngine(shapes_detector, "eigencam")
+
+
+@pytest.fixture(scope="session")
+def scene_dir(tmp_path_factory):
+    """Six held-out clean scenes as PNG + COCO annotations (seeds 20000000..20000005)."""
+    from pytest_camaudit.zoo.dataset import write_coco_dataset
+
+    out = tmp_path_factory.mktemp("scenes")
+    write_coco_dataset(out, list(range(20_000_000, 20_000_006)), "shapes")
+    return out

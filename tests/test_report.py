@@ -1,0 +1,145 @@
+"""The HTML report: exactly the failing cases, valid HTML, decodable images, escaped strings."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from html.parser import HTMLParser
+
+import pytest
+from PIL import Image
+
+from pytest_camaudit.zoo.dataset import write_coco_dataset
+
+VOID = {"meta", "img", "br", "hr", "input", "link"}
+
+
+class _Checker(HTMLParser):
+    """Tracks open tags; fails on a close tag that does not match."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.imgs: list[str] = []
+        self.scripts = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "script":
+            self.scripts += 1
+        if tag == "img":
+            self.imgs.append(dict(attrs)["src"])
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"unexpected </{tag}> with open {self.stack[-3:]}")
+        else:
+            self.stack.pop()
+
+
+def check_html(text: str) -> _Checker:
+    c = _Checker()
+    c.feed(text)
+    c.close()
+    assert not c.errors, c.errors[:3]
+    assert c.stack == [], c.stack
+    return c
+
+
+TESTS = '''
+import pytest
+IMG = "data/images/scene-20000000.png"
+def test_pass(camaudit):
+    camaudit.audit(IMG).assert_detected("circle")
+def test_fail_detect(camaudit):
+    camaudit.audit(IMG).assert_detected("triangle")
+def test_fail_mass(camaudit):
+    case = camaudit.audit("data/images/scene-20000001.png")
+    case.assert_cam_mass(case.assert_detected("square"), at_least=0.999)
+def test_fail_context(camaudit):
+    case = camaudit.audit(IMG)
+    case.assert_survives_without_context(case.assert_detected("circle"), max_drop=0.0)
+def test_not_audited():
+    assert False
+'''
+
+
+@pytest.fixture
+def suite(pytester):
+    write_coco_dataset(pytester.path / "data", [20_000_000, 20_000_001], "shapes")
+    pytester.makepyfile(TESTS)
+    return pytester
+
+
+def _cards(html: str) -> list[str]:
+    return re.findall(r'<article class="case (\w+)" id="case-\d+">\s*<h2><span class="badge \w+">\w+</span>([^<]+)</h2>\s*<div class="nodeid">([^<·]+)', html)
+
+
+def test_report_has_exactly_the_failing_cases_with_figures(suite):
+    report = suite.path / "out" / "report.html"
+    result = suite.runpytest(f"--camaudit-report={report}")
+    result.assert_outcomes(passed=1, failed=4)
+    result.stdout.fnmatch_lines([f"report: {report}"])
+    html = report.read_text()
+    cards = _cards(html)
+    assert sorted(n.strip().split("::")[-1] for _, _, n in cards) == ["test_fail_context", "test_fail_detect", "test_fail_mass"]
+    assert {c for c, _, _ in cards} == {"failed"}
+    checker = check_html(html)
+    assert checker.scripts == 0
+    assert "http://" not in html and "https://" not in html  # nothing to fetch
+    assert len(checker.imgs) >= 5
+    for src in checker.imgs:
+        assert src.startswith("data:image/png;base64,")
+        img = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
+        img.load()
+        assert img.size[0] >= 320
+    assert "expected triangle with score &gt;= 0.50" in html  # the message, escaped
+    assert "Without context" in html and "CAM: eigencam" in html
+    assert "3 failing cases" in html or ">3</b>failing" in html
+
+
+def test_report_all_adds_passing_cases(suite):
+    report = suite.path / "all.html"
+    suite.runpytest(f"--camaudit-report={report}", "--camaudit-report-all")
+    cards = _cards(report.read_text())
+    assert len(cards) == 4 and sum(c == "passed" for c, _, _ in cards) == 1
+
+
+def test_user_strings_are_escaped(pytester):
+    pytester.makepyfile(
+        """
+        import numpy as np, pytest
+        @pytest.mark.parametrize("x", ["<script>alert(1)</script>"])
+        def test_evil(camaudit, x):
+            case = camaudit.audit(np.zeros((64, 64, 3), np.uint8), name="<img src=x onerror=alert(2)>")
+            case.assert_detected("circle")
+        """
+    )
+    report = pytester.path / "r.html"
+    pytester.runpytest(f"--camaudit-report={report}")
+    html = report.read_text()
+    assert "<script>" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;img src=x onerror=alert(2)&gt;" in html
+    check_html(html)
+
+
+def test_report_is_written_when_a_test_errors_and_when_nothing_was_audited(pytester):
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.fixture
+        def broken():
+            raise RuntimeError("fixture blew up")
+        def test_err(broken):
+            pass
+        """
+    )
+    report = pytester.path / "r.html"
+    result = pytester.runpytest(f"--camaudit-report={report}")
+    result.assert_outcomes(errors=1)
+    html = report.read_text()
+    check_html(html)
+    assert "No test audited an image in this run." in html
