@@ -51,6 +51,8 @@ class AuditCase:
         self.context_results: dict[tuple[int, float], ContextResult] = {}
         self.context_shown: dict[int, ContextResult] = {}  # detection index → result asserted on
         self.maps: dict[str, tuple[CamMap, tuple[float, ...] | None]] = {}  # figure name → map shown
+        self.extra_figures: list[tuple[str, str, np.ndarray, str]] = []
+        """More pictures for the card: ``(name, title, uint8 [H, W, 3] RGB at image size, caption)``."""
 
     # -- facts -----------------------------------------------------------------------------------
     @property

@@ -93,6 +93,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker("camaudit")
 
 
+def _cell(v: Any) -> str:
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
 class _ReportListener:
     """Controller-side listener: feeds reports to the run collector, writes the report at the end."""
 
@@ -123,5 +127,11 @@ class _ReportListener:
             f"{s['audited_cases']} audited cases: {s['failed_cases']} failing, {s['error_cases']} unusable/error, "
             f"{s['passed_cases']} passing (model {s['model']}, method {s['method']}, device {s['device']})"
         )
+        for table in collector.tables:
+            tr.write_line(table["title"])
+            rows = [[str(c) for c in table["columns"]]] + [[_cell(v) for v in row] for row in table["rows"]]
+            widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+            for r in rows:
+                tr.write_line("  " + "  ".join(v.ljust(w) for v, w in zip(r, widths)))
         if collector.report_path:
             tr.write_line(f"report: {collector.report_path}")

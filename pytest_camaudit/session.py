@@ -26,6 +26,8 @@ class RunCollector:
     tests: int = 0
     failed_tests: int = 0
     report_path: str | None = None
+    tables: list[dict[str, Any]] = field(default_factory=list)
+    """Extra summary tables for the report and terminal: ``{"title", "columns", "rows", "note"}``."""
 
     def add_report(self, report: Any) -> None:
         """Take what a ``pytest.TestReport`` carries (called from ``pytest_runtest_logreport``)."""
@@ -76,4 +78,5 @@ class RunCollector:
             "passed_cases": len(self.passing),
             "tests": self.tests,
             "failed_tests": self.failed_tests,
+            "tables": list(self.tables),
         }

@@ -108,6 +108,8 @@ def case_figures(case: AuditCase, max_side: int | None = None) -> list[FigureRec
         what = "image (class-agnostic)" if cam.target is None else case.detections[cam.target].describe()
         caption = f"{cam.method} for {what}" + ("; the activations were constant: the map is empty" if cam.degenerate else "")
         add(name, f"CAM: {cam.method}", _cam_figure(case, cam, box, s), caption)
+    for name, title, rgb, caption in case.extra_figures:
+        add(name, title, _resize(rgb, s), caption)
     for idx, r in case.context_shown.items():
         img = _resize(r.image, s)
         draw_box(img, r.detection.box, s, FOCUS, f"{r.score_with:.2f} -> {r.score_without:.2f}", 2)
