@@ -6,7 +6,7 @@ on a test report in a worker arrives intact on the pytest-xdist controller.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
@@ -39,7 +39,18 @@ class CheckRecord:
 
 @dataclass
 class FigureRecord:
-    """A picture on a case card: ``png`` is base64 PNG data (no ``data:`` prefix)."""
+    """A picture on a case card.
+
+    Attributes:
+        name: the figure's name within its case (``"detections"``, ``"cam-eigencam-0"``…).
+        title, caption: what the card says about it.
+        png: the full-size picture, base64 (no ``data:`` prefix); PNG unless ``mime`` says
+            otherwise (large photographic overlays are stored as JPEG to keep reports small).
+        width, height: its size in pixels.
+        mime: ``"image/png"`` or ``"image/jpeg"``.
+        thumb: a small JPEG preview, base64 (empty: the report makes one from ``png``).
+        thumb_width, thumb_height: the preview's size.
+    """
 
     name: str
     title: str
@@ -47,6 +58,10 @@ class FigureRecord:
     caption: str = ""
     width: int = 0
     height: int = 0
+    mime: str = "image/png"
+    thumb: str = ""
+    thumb_width: int = 0
+    thumb_height: int = 0
 
 
 @dataclass
@@ -86,12 +101,26 @@ class CaseRecord:
     def failed_checks(self) -> list[CheckRecord]:
         return [c for c in self.checks if not c.passed]
 
+    @property
+    def labels(self) -> list[str]:
+        """Class names this case is about (expected objects and checks), sorted."""
+        found = {e["label"] for e in self.expected if e.get("label")} | {c.label for c in self.checks if c.label}
+        return sorted(str(x) for x in found)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CaseRecord:
-        d = dict(d)
-        d["checks"] = [CheckRecord(**c) for c in d.get("checks", [])]
-        d["figures"] = [FigureRecord(**f) for f in d.get("figures", [])]
+        d = {k: v for k, v in d.items() if k in _CASE_FIELDS}  # tolerate records from newer versions
+        d["checks"] = [CheckRecord(**_known(CheckRecord, c)) for c in d.get("checks", [])]
+        d["figures"] = [FigureRecord(**_known(FigureRecord, f)) for f in d.get("figures", [])]
         return cls(**d)
+
+
+def _known(kind: type, d: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(kind)}
+    return {k: v for k, v in d.items() if k in names}
+
+
+_CASE_FIELDS = frozenset(f.name for f in fields(CaseRecord))

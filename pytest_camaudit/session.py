@@ -58,6 +58,45 @@ class RunCollector:
         order = {"error": 0, "failed": 1, "skipped": 2, "passed": 3}
         return sorted(keep, key=lambda c: (order.get(c.outcome, 4), c.nodeid, c.name))
 
+    def per_class(self) -> dict[str, Any]:
+        """The per-class summary table over every audited case (shown in the report or not).
+
+        A case counts for each class it is about (its expected objects and checks); a case about
+        none (an unreadable image, a model error) counts under ``(no class)``. Check cells read
+        ``failed / run``.
+        """
+        kinds = sorted({c.kind for case in self.cases for c in case.checks})
+        rows: dict[str, dict[str, Any]] = {}
+        for case in self.cases:
+            outcome = "error" if case.error is not None or case.outcome == "error" else case.outcome
+            for label in case.labels or ["(no class)"]:
+                row = rows.setdefault(label, {"cases": 0, "failed": 0, "error": 0, "passed": 0, "kinds": {}, "mass": []})
+                row["cases"] += 1
+                row[outcome if outcome in ("failed", "error", "passed") else "error"] += 1
+                for c in case.checks:
+                    if c.label not in (None, label):
+                        continue
+                    ran, failed = row["kinds"].get(c.kind, (0, 0))
+                    row["kinds"][c.kind] = (ran + 1, failed + int(not c.passed))
+                    mass = c.measured.get("mass")
+                    if c.kind == "cam_mass" and isinstance(mass, (int, float)):
+                        row["mass"].append(float(mass))
+        table_rows = []
+        for label in sorted(rows):
+            r = rows[label]
+            cells: list[Any] = [label, r["cases"], r["failed"], r["error"], r["passed"]]
+            for k in kinds:
+                ran, failed = r["kinds"].get(k, (0, 0))
+                cells.append(f"{failed} / {ran}" if ran else "—")
+            cells.append(sum(r["mass"]) / len(r["mass"]) if r["mass"] else None)
+            table_rows.append(cells)
+        return {
+            "title": "Per class",
+            "columns": ["class", "cases", "failing", "unusable/error", "passing", *(f"{k} failed / run" for k in kinds), "mean CAM mass"],
+            "rows": table_rows,
+            "note": "A case counts once for each class it expects or checks; CAM mass is the mean over its cam_mass checks.",
+        }
+
     def summary(self, exitstatus: Any) -> dict[str, Any]:
         from . import __version__
 
@@ -79,4 +118,5 @@ class RunCollector:
             "tests": self.tests,
             "failed_tests": self.failed_tests,
             "tables": list(self.tables),
+            "per_class": self.per_class(),
         }

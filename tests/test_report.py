@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import io
 import re
 from html.parser import HTMLParser
 
@@ -23,6 +21,7 @@ class _Checker(HTMLParser):
         self.stack: list[str] = []
         self.errors: list[str] = []
         self.imgs: list[str] = []
+        self.links: list[str] = []
         self.scripts = 0
 
     def handle_starttag(self, tag, attrs):
@@ -30,6 +29,8 @@ class _Checker(HTMLParser):
             self.scripts += 1
         if tag == "img":
             self.imgs.append(dict(attrs)["src"])
+        if tag in ("a", "link") and dict(attrs).get("href"):
+            self.links.append(dict(attrs)["href"])
         if tag not in VOID:
             self.stack.append(tag)
 
@@ -91,11 +92,23 @@ def test_report_has_exactly_the_failing_cases_with_figures(suite):
     assert checker.scripts == 0
     assert "http://" not in html and "https://" not in html  # nothing to fetch
     assert len(checker.imgs) >= 5
-    for src in checker.imgs:
-        assert src.startswith("data:image/png;base64,")
-        img = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
-        img.load()
-        assert img.size[0] >= 320
+    for src in checker.imgs:  # thumbnails: side files, at most 200 px
+        assert src.startswith("report_files/") and src.endswith(".jpg")
+        with Image.open(report.parent / src) as img:
+            img.load()
+            assert max(img.size) <= 200
+    full = [h for h in checker.links if h.endswith((".png", ".jpg"))]
+    assert len(full) == len(checker.imgs)
+    for href in full:  # a click on a thumbnail opens the full-size picture
+        assert href.startswith("report_files/")
+        with Image.open(report.parent / href) as img:
+            img.load()
+            assert max(img.size) >= 320
+    css = [h for h in checker.links if h.endswith(".css")]
+    assert len(css) == 1 and (report.parent / css[0]).is_file()
+    assert sorted(p.name for p in (report.parent / "report_files").iterdir()) == sorted(
+        {h.split("/", 1)[1] for h in checker.imgs + checker.links}
+    )
     assert "expected triangle with score &gt;= 0.50" in html  # the message, escaped
     assert "Without context" in html and "CAM: eigencam" in html
     assert "3 failing cases" in html or ">3</b>failing" in html

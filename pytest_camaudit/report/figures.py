@@ -3,6 +3,10 @@
 Colours (RGB): expected boxes green, detections above the threshold orange (matched ones
 thicker), the box a map or check is about white. Overlays use grad-cam's ``show_cam_on_image``
 (JET colour map, half image / half heat).
+
+Each figure is stored twice: full size (longer side 320–640 px; PNG, or JPEG at quality 90 when
+PNG would be more than 1.5× larger — photographic overlays — so a report stays small) and as a
+JPEG thumbnail of at most :data:`THUMB_SIDE` px that the report's cards show.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ EXPECTED = (40, 220, 90)
 PREDICTED = (255, 150, 30)
 FOCUS = (255, 255, 255)
 MIN_SIDE, MAX_SIDE = 320, 640
+THUMB_SIDE = 200
+"""Longer side of a card's thumbnail, in pixels."""
+JPEG_QUALITY, THUMB_QUALITY = 90, 80
 
 
 def display_scale(width: int, height: int, max_side: int | None = None) -> float:
@@ -39,6 +46,38 @@ def encode_png(rgb: np.ndarray) -> str:
     if not ok:  # pragma: no cover - cv2 encodes any uint8 RGB array
         raise RuntimeError("PNG encoding failed")
     return base64.b64encode(buf.tobytes()).decode("ascii")
+
+
+def _encode(rgb: np.ndarray, ext: str, params: list[int]) -> bytes:
+    ok, buf = cv2.imencode(ext, cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR), params)
+    if not ok:  # pragma: no cover - cv2 encodes any uint8 RGB array
+        raise RuntimeError(f"{ext} encoding failed")
+    return buf.tobytes()
+
+
+def encode_figure(rgb: np.ndarray) -> tuple[str, str]:
+    """``uint8 [H, W, 3]`` RGB → ``(base64 data, mime)``: PNG unless JPEG is far smaller."""
+    png = _encode(rgb, ".png", [cv2.IMWRITE_PNG_COMPRESSION, 6])
+    if len(png) > 24_000:
+        jpg = _encode(rgb, ".jpg", [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        if len(png) > 1.5 * len(jpg):
+            return base64.b64encode(jpg).decode("ascii"), "image/jpeg"
+    return base64.b64encode(png).decode("ascii"), "image/png"
+
+
+def thumbnail(rgb: np.ndarray, side: int = THUMB_SIDE) -> tuple[str, int, int]:
+    """A JPEG preview of ``rgb`` with its longer side at most ``side``: ``(base64, width, height)``."""
+    h, w = rgb.shape[:2]
+    small = _resize(rgb, min(1.0, side / max(h, w)))
+    data = _encode(small, ".jpg", [cv2.IMWRITE_JPEG_QUALITY, THUMB_QUALITY])
+    return base64.b64encode(data).decode("ascii"), int(small.shape[1]), int(small.shape[0])
+
+
+def figure_record(name: str, title: str, rgb: np.ndarray, caption: str = "") -> FigureRecord:
+    """A :class:`FigureRecord` of ``rgb`` (``uint8 [H, W, 3]``) with its full-size data and thumbnail."""
+    data, mime = encode_figure(rgb)
+    thumb, tw, th = thumbnail(rgb)
+    return FigureRecord(name, title, data, caption, int(rgb.shape[1]), int(rgb.shape[0]), mime, thumb, tw, th)
 
 
 def _resize(rgb: np.ndarray, scale: float) -> np.ndarray:
@@ -95,7 +134,7 @@ def case_figures(case: AuditCase, max_side: int | None = None) -> list[FigureRec
     figs = []
 
     def add(name: str, title: str, rgb: np.ndarray, caption: str = "") -> None:
-        figs.append(FigureRecord(name, title, encode_png(rgb), caption, int(rgb.shape[1]), int(rgb.shape[0])))
+        figs.append(figure_record(name, title, rgb, caption))
 
     n_exp = sum(1 for e in case.expected if e.get("box"))
     add(

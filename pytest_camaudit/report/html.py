@@ -1,25 +1,39 @@
-"""Render and atomically write the report from plain :class:`~pytest_camaudit.records.CaseRecord` data."""
+"""Render and atomically write the report from plain :class:`~pytest_camaudit.records.CaseRecord` data.
+
+Layout on disk: ``report.html`` plus ``report_files/`` beside it holding the stylesheet, every
+card's thumbnail and every full-size picture (see :mod:`pytest_camaudit.report.files`). The page
+has no scripts and loads nothing from the network; its Content-Security-Policy allows only those
+side files (``'self'``), so it renders under strict policies such as Jenkins' default one. Cards
+show thumbnails (lazy-loaded); a click opens the full-size picture. Filtering by class, failed
+assertion and outcome is pure CSS (radio buttons), so it works with JavaScript disabled; without
+the stylesheet every card is still there, unfiltered.
+"""
 
 from __future__ import annotations
 
+import base64
 import math
-import os
-import tempfile
+from urllib.parse import quote
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from ..records import CaseRecord
+from ..records import CaseRecord, FigureRecord
+from .files import assets_dir, atomic_write, prune_side_files, side_file_name, write_side_files
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("pytest_camaudit.report", "templates"),
-    autoescape=True,  # every user-controlled string (ids, names, messages) is escaped
+    autoescape=jinja2.select_autoescape(enabled_extensions=("html", "j2"), default=True),
     undefined=jinja2.StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
 )
+OUTCOMES = ("failed", "error", "passed", "skipped")
+_EXT = {"image/png": "png", "image/jpeg": "jpg"}
 
 
 def _fmt(value: Any) -> str:
@@ -30,26 +44,143 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def render_report(cases: Sequence[CaseRecord], summary: Mapping[str, Any]) -> str:
-    """The report's HTML for ``cases`` (those to show) under the run ``summary``."""
-    widths = [f.width for c in cases for f in c.figures] or [320]
-    return _ENV.get_template("report.html.j2").render(cases=cases, summary=summary, fmt=_fmt, max_fig_width=max(widths))
+@dataclass
+class Figure:
+    """A figure as the page shows it: hrefs into the side folder."""
+
+    title: str
+    caption: str
+    full: str
+    thumb: str
+    width: int
+    height: int
+    thumb_width: int
+    thumb_height: int
 
 
-def write_report(path: str | os.PathLike[str], cases: Sequence[CaseRecord], summary: Mapping[str, Any]) -> Path:
-    """Write the report to ``path`` atomically (temporary file in the same folder, then rename)."""
+@dataclass
+class Card:
+    """One case card: the record, its outcome, its CSS filter classes and its figures."""
+
+    case: CaseRecord
+    outcome: str
+    filters: str
+    figures: list[Figure]
+
+
+@dataclass
+class Facet:
+    """One filter choice: ``ident`` is index-based (``k3``), never a user string."""
+
+    ident: str
+    label: str
+    count: int
+
+
+@dataclass
+class RenderedReport:
+    """The HTML and the side files it references (``name → bytes``) inside ``folder``."""
+
+    html: str
+    folder: str
+    files: dict[str, bytes] = field(default_factory=dict)
+
+
+def _outcome(case: CaseRecord) -> str:
+    return "error" if case.error is not None else (case.outcome if case.outcome in OUTCOMES else "error")
+
+
+def _failed_kinds(case: CaseRecord) -> list[str]:
+    return sorted({c.kind for c in case.checks if not c.passed})
+
+
+class _Builder:
+    """Collects side files while cards are built."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.files: dict[str, bytes] = {}
+
+    def add(self, stem: str, data: bytes, ext: str, tag: str = "") -> str:
+        name = side_file_name(stem, data, ext, tag)
+        self.files[name] = data
+        return f"{quote(self.folder)}/{name}"
+
+    def figure(self, case: CaseRecord, f: FigureRecord) -> Figure:
+        full = base64.b64decode(f.png)
+        stem = f"{case.name}-{f.name}"
+        thumb, tw, th = f.thumb, f.thumb_width, f.thumb_height
+        if not thumb:  # a record made elsewhere without a preview: make one now
+            thumb, tw, th = _thumb_from(full)
+        return Figure(
+            f.title,
+            f.caption,
+            self.add(stem, full, _EXT.get(f.mime, "png")),
+            self.add(stem, base64.b64decode(thumb), "jpg", "thumb"),
+            f.width,
+            f.height,
+            tw,
+            th,
+        )
+
+
+def _thumb_from(data: bytes) -> tuple[str, int, int]:
+    import cv2
+    import numpy as np
+
+    from .figures import thumbnail
+
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return thumbnail(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+
+def _facets(values: Sequence[Sequence[str]], prefix: str, order: Sequence[str] | None = None) -> tuple[list[Facet], dict[str, str]]:
+    counts = Counter(v for vs in values for v in set(vs))
+    names = [o for o in order if o in counts] if order is not None else sorted(counts)
+    idents = {name: f"{prefix}{i}" for i, name in enumerate(names)}
+    return [Facet(idents[n], n, counts[n]) for n in names], idents
+
+
+def render_report(cases: Sequence[CaseRecord], summary: Mapping[str, Any], folder: str = "report_files") -> RenderedReport:
+    """The report's HTML for ``cases`` (those to show) under the run ``summary``.
+
+    Args:
+        cases: the cases to show, in order.
+        summary: run facts (see :meth:`pytest_camaudit.session.RunCollector.summary`).
+        folder: the side folder's name, relative to the HTML file.
+    """
+    b = _Builder(folder)
+    outcomes = [[_outcome(c)] for c in cases]
+    labels = [c.labels or ["(none)"] for c in cases]
+    kinds = [_failed_kinds(c) for c in cases]
+    f_out, i_out = _facets(outcomes, "o", OUTCOMES)
+    f_cls, i_cls = _facets(labels, "k")
+    f_kind, i_kind = _facets(kinds, "a")
+    cards = []
+    for case, out, labs, ks in zip(cases, outcomes, labels, kinds):
+        filters = " ".join([i_out[out[0]], *(i_cls[x] for x in labs), *(i_kind[k] for k in ks)])
+        cards.append(Card(case, out[0], filters, [b.figure(case, f) for f in case.figures]))
+    facets = [("outcome", "fo", f_out), ("class", "fk", f_cls), ("failed check", "fa", f_kind)]
+    css = _ENV.get_template("report.css.j2").render(facets=facets)
+    stylesheet = b.add("report", css.encode("utf-8"), "css")
+    html = _ENV.get_template("report.html.j2").render(
+        cards=cards, summary=summary, fmt=_fmt, facets=facets, stylesheet=stylesheet, total=len(cases), folder=folder
+    )
+    return RenderedReport(html, folder, b.files)
+
+
+def write_report(path: str | Path, cases: Sequence[CaseRecord], summary: Mapping[str, Any]) -> Path:
+    """Write the report to ``path`` and its side files to ``<stem>_files/`` beside it.
+
+    Order: side files, then the HTML (atomically: temporary file + ``os.replace``), then files of
+    an earlier report that this one no longer uses are removed. Interrupted at any point, the
+    folder holds either the previous complete report or the new one.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    html = render_report(cases, summary)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(html)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a report is meant to be shared
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    folder = assets_dir(target)
+    rendered = render_report(cases, summary, folder.name)
+    write_side_files(folder, rendered.files)
+    atomic_write(target, rendered.html.encode("utf-8"))
+    prune_side_files(folder, set(rendered.files))
     return target

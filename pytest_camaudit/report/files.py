@@ -1,0 +1,97 @@
+"""The report's side files: safe names, atomic writes, and pruning of files no report uses.
+
+A report ``out/report.html`` keeps its pictures and stylesheet in ``out/report_files/`` (the
+layout browsers use for "save page as"). Every side file is named by its content —
+``<slug>-<sha1[:16]>.<ext>``, the slug made from the case name with only ``[A-Za-z0-9_-]`` kept —
+so a case name can never point outside the folder (no ``..``, no separators, no leading dot), two
+cases never overwrite each other, and an unchanged picture is not rewritten.
+
+Writing is ordered so that a reader never sees a report whose pictures are missing: new side files
+first (each through a temporary file and ``os.replace``), then the HTML (same), then the old files
+that the new HTML no longer references are removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+SLUG_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
+SIDE_FILE = re.compile(r"^[A-Za-z0-9_-]+-[0-9a-f]{16}\.(png|jpg|css)$")
+"""Names this module creates; only such files are ever pruned from a report's folder."""
+
+
+def assets_dir(report: Path) -> Path:
+    """``out/report.html`` → ``out/report_files``."""
+    return report.with_name(f"{report.stem}_files")
+
+
+def slug(text: str, limit: int = 40) -> str:
+    """A file-name-safe slug of ``text``: ``[A-Za-z0-9_-]`` only, at most ``limit`` characters."""
+    s = SLUG_CHARS.sub("-", text).strip("-_")[:limit].strip("-_")
+    return s or "x"
+
+
+def side_file_name(stem: str, data: bytes, ext: str, tag: str = "") -> str:
+    """``<slug(stem)>[-tag]-<sha1(data)[:16]>.<ext>`` (``ext`` one of png, jpg, css; ``tag`` ``[a-z]*``)."""
+    if ext not in ("png", "jpg", "css"):
+        raise ValueError(f"unsupported side file type {ext!r}; expected png, jpg or css")
+    if not re.fullmatch(r"[a-z]*", tag):
+        raise ValueError(f"side file tag must be lowercase letters, got {tag!r}")
+    return f"{slug(stem)}{'-' + tag if tag else ''}-{hashlib.sha1(data).hexdigest()[:16]}.{ext}"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` through a temporary file in the same folder and ``os.replace``.
+
+    The file is readable like any other (``0666 & ~umask``); on any error (or Ctrl-C) the
+    temporary file is removed and ``target`` is left as it was.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; a report is meant to be shared
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_side_files(folder: Path, files: Mapping[str, bytes]) -> None:
+    """Write each ``name → bytes`` into ``folder`` (created), skipping names already there.
+
+    Names are content hashes, so an existing file of that name already holds these bytes.
+
+    Raises:
+        ValueError: a name that :func:`side_file_name` would not produce (a path, ``..``…).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        if not SIDE_FILE.match(name):
+            raise ValueError(f"refusing side file name {name!r}: not a name made by side_file_name()")
+        target = folder / name
+        if not target.is_file():
+            atomic_write(target, data)
+
+
+def prune_side_files(folder: Path, keep: set[str]) -> int:
+    """Remove this module's files in ``folder`` that are not in ``keep``; returns how many."""
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for entry in folder.iterdir():
+        if entry.name not in keep and SIDE_FILE.match(entry.name) and entry.is_file():
+            entry.unlink(missing_ok=True)
+            removed += 1
+    return removed
