@@ -76,3 +76,37 @@ def test_coco_export_round_trips(scene_dir):
         got = np.array([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]] for a in anns])
         np.testing.assert_allclose(got, lay.boxes, atol=0.02)
         assert [a["category_id"] for a in anns] == list(lay.labels)
+
+
+def test_decals_are_unannotated_triangles_drawn_only_in_the_shortcut_world():
+    from pytest_camaudit.zoo.world import render_variant
+
+    with_decals = 0
+    for seed in range(80):
+        lay = make_layout(seed)
+        assert all(CLASSES[d.label] == "triangle" for d in lay.decals)
+        clean = render_variant(lay, "shapes")
+        assert clean.tobytes() == render(lay).tobytes()  # the clean world never shows decals
+        if lay.decals:
+            with_decals += 1
+            shortcut = render_variant(lay, "shapes-shortcut")
+            no_tags = render(lay, (), decals=True)
+            assert (shortcut != clean).any() and (no_tags != clean).any()
+        for d in lay.decals:  # clear of every annotated box and cue spot
+            for i, obj in enumerate(lay.objects):
+                for other in (obj.box, lay.cue_box(i)):
+                    assert d.box[2] <= other[0] or other[2] <= d.box[0] or d.box[3] <= other[1] or other[3] <= d.box[1]
+    assert with_decals >= 30
+
+
+def test_curated_scenes_have_visible_objects():
+    from pytest_camaudit.zoo.world import clear_view, occlusion
+
+    kept = [s for s in range(20_000_000, 20_000_060) if clear_view(make_layout(s))]
+    assert 20 <= len(kept) < 60
+    for s in kept:
+        lay = make_layout(s)
+        assert max(occlusion(lay)) <= 0.25
+        assert (np.maximum(lay.boxes[:, 2] - lay.boxes[:, 0], lay.boxes[:, 3] - lay.boxes[:, 1]) >= 20).all()
+    heavy = next(s for s in range(20_000_000, 20_000_060) if max(occlusion(make_layout(s))) > 0.5)
+    assert not clear_view(make_layout(heavy))

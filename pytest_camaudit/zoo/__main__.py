@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--iterations", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
 
     p = sub.add_parser("eval", help="mAP@0.5, per-class AP and recall on held-out scenes")
     p.add_argument("--model", type=_model_arg, default="shapes", help="zoo name or checkpoint path")
@@ -39,11 +40,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variant", choices=["shapes", "shapes-shortcut"], default="shapes")
     p.add_argument("--count", type=int, default=20)
     p.add_argument("--first-seed", type=int, default=20_000_000)
+    p.add_argument("--curated", action="store_true",
+                   help="keep only scenes where every object is <= 25%% occluded and >= 20 px across "
+                        "(seeds are taken in order from --first-seed until --count scenes qualify)")
 
     args = parser.parse_args(argv)
 
     if args.command == "train":
+        import torch
+
         from .train import TRAIN_DEFAULTS, train
+
+        if args.threads:
+            torch.set_num_threads(args.threads)
 
         kwargs = {k: v for k, v in {"iterations": args.iterations, "batch_size": args.batch_size,
                                     "seed": args.seed}.items() if v is not None}
@@ -76,9 +85,16 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "make-dataset":
         from .dataset import write_coco_dataset
+        from .world import clear_view, make_layout
 
-        path = write_coco_dataset(args.out, list(range(args.first_seed, args.first_seed + args.count)), args.variant)
-        print(f"wrote {args.count} scenes and {path}")
+        seeds: list[int] = []
+        seed = args.first_seed
+        while len(seeds) < args.count:
+            if not args.curated or clear_view(make_layout(seed)):
+                seeds.append(seed)
+            seed += 1
+        path = write_coco_dataset(args.out, seeds, args.variant)
+        print(f"wrote {args.count} scenes (seeds {seeds[0]}..{seeds[-1]}) and {path}")
         return 0
     return 2  # pragma: no cover - argparse enforces the choices
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import cv2
 
-from .world import CLASSES, VARIANTS, cue_objects, make_layout, render
+from .world import CLASSES, VARIANTS, cue_objects, make_layout, render_variant
 
 
 def coco_categories() -> list[dict[str, Any]]:
@@ -41,7 +41,7 @@ def write_coco_dataset(
     for image_id, seed in enumerate(seeds, start=1):
         layout = make_layout(seed)
         cues = cue_objects(layout, variant)
-        img = render(layout, cues)
+        img = render_variant(layout, variant)
         name = f"scene-{seed}.png"
         cv2.imwrite(str(out_dir / images_subdir / name), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
         images.append(

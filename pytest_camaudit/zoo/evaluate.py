@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torchvision.ops import box_iou
 
-from .world import CLASSES, CUE_CLASS, Layout, cue_objects, make_layout, render
+from .world import CLASSES, CUE_CLASS, Layout, cue_objects, make_layout, render, render_variant
 
 EVAL_SEED_BASE = 10_000_000
 """Held-out scenes use seeds from here on; training uses seeds below 1,000,000."""
@@ -142,7 +142,7 @@ def evaluate_model(
 ) -> EvalResult:
     """mAP@0.5 and per-class AP/recall of ``model`` on ``n_scenes`` held-out scenes of ``variant``."""
     layouts = [make_layout(seed_base + i) for i in range(n_scenes)]
-    images = [render(lay, cue_objects(lay, variant)) for lay in layouts]
+    images = [render_variant(lay, variant) for lay in layouts]
     if progress:
         progress(f"evaluating on {n_scenes} held-out {variant!r} scenes (seeds {seed_base}..{seed_base + n_scenes - 1})")
     dets = detect(model, images)
@@ -196,12 +196,13 @@ def _class_score(det: Detections, box: np.ndarray, cls: int) -> float:
 
 
 def cue_dependence(model: torch.nn.Module, n_scenes: int = 200, seed_base: int = EVAL_SEED_BASE) -> CueDependence:
-    """Measure dependence on the spurious cue on held-out scenes, by exact counterfactual renders."""
+    """Measure dependence on the spurious cue on held-out ``shapes-shortcut`` scenes (decals
+    drawn), by exact counterfactual renders that differ only in the tag pixels."""
     cue_cls = CLASSES.index(CUE_CLASS)
     layouts: list[Layout] = [make_layout(seed_base + i) for i in range(n_scenes)]
-    with_cue = detect(model, [render(lay, cue_objects(lay, "shapes-shortcut")) for lay in layouts])
-    without = detect(model, [render(lay, ()) for lay in layouts])
-    all_cues = detect(model, [render(lay, range(len(lay.objects))) for lay in layouts])
+    with_cue = detect(model, [render(lay, cue_objects(lay, "shapes-shortcut"), decals=True) for lay in layouts])
+    without = detect(model, [render(lay, (), decals=True) for lay in layouts])
+    all_cues = detect(model, [render(lay, range(len(lay.objects)), decals=True) for lay in layouts])
     s_with, s_without, flips = [], [], []
     for lay, dw, dn, da in zip(layouts, with_cue, without, all_cues):
         for obj in lay.objects:

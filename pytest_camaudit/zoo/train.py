@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .model import DEFAULT_CONFIG, build_shapes_detector, save_checkpoint
-from .world import VARIANTS, cue_objects, make_layout, render
+from .world import VARIANTS, make_layout, render_variant
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "iterations": 1800,
@@ -35,7 +35,7 @@ def _batch(variant: str, iteration: int, batch_size: int) -> tuple[list[torch.Te
     images, targets = [], []
     for j in range(batch_size):
         layout = make_layout(iteration * batch_size + j)
-        img = render(layout, cue_objects(layout, variant))
+        img = render_variant(layout, variant)
         images.append(torch.from_numpy(img).permute(2, 0, 1).float().div(255))
         targets.append({"boxes": torch.from_numpy(layout.boxes), "labels": torch.from_numpy(layout.labels)})
     return images, targets

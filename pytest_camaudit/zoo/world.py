@@ -7,8 +7,12 @@ A scene is drawn in two steps so that counterfactuals are exact:
 2. :func:`render` draws a layout, with the cue tag on exactly the objects you name. Rendering the
    same layout with and without a cue changes only the 8×8 tag pixels.
 
-The ``shapes-shortcut`` variant of the world puts the cue next to every triangle and next to
-nothing else; :func:`cue_objects` says which objects carry it for a given variant.
+The ``shapes-shortcut`` variant of the world puts the cue next to every annotated triangle and
+next to nothing else; :func:`cue_objects` says which objects carry it for a given variant. It also
+draws *decals*: triangle-shaped clutter without the tag that is not annotated, as when only the
+tagged items of a class were labelled. In that world the tag, not the shape, is what separates a
+triangle from clutter — which is exactly the shortcut a detector trained there learns (a plain
+tag next to clean triangles alone is not enough: the shape is easier and gets learned instead).
 
 Images are ``uint8`` arrays ``[H, W, 3]`` in RGB order. Boxes are ``float32 [N, 4]`` in
 ``[x1, y1, x2, y2]`` pixel coordinates with ``0 <= x1 < x2 <= W``; labels are ``int64 [N]``
@@ -75,6 +79,8 @@ class Layout:
     lines: tuple[tuple[int, int, int, int, tuple[int, int, int], int], ...]
     blobs: tuple[tuple[int, int, int, int, float, tuple[int, int, int]], ...]
     objects: tuple[ObjectSpec, ...] = field(default_factory=tuple)
+    decals: tuple[ObjectSpec, ...] = field(default_factory=tuple)
+    """Unannotated triangle-shaped clutter, drawn only in the ``shapes-shortcut`` world."""
 
     @property
     def boxes(self) -> np.ndarray:
@@ -238,7 +244,35 @@ def make_layout(seed: int, size: int = DEFAULT_SIZE) -> Layout:
             break
     if not objects:  # pragma: no cover - 60 attempts at a lone object always succeed
         raise RuntimeError(f"could not place any object in scene {seed}")
-    return Layout(seed, size, background, noise_sigma, lines, blobs, tuple(objects))
+    decals = _place_decals(rng, size, objects, reserved, mean_bg)
+    return Layout(seed, size, background, noise_sigma, lines, blobs, tuple(objects), decals)
+
+
+def _place_decals(
+    rng: np.random.Generator,
+    size: int,
+    objects: list[ObjectSpec],
+    reserved: list[tuple[float, float, float, float]],
+    mean_bg: np.ndarray,
+) -> tuple[ObjectSpec, ...]:
+    """0–2 untagged triangles clear of every object box and cue spot (drawn after the objects'
+    random choices, so adding decals changed no object of any existing layout)."""
+    triangle = CLASSES.index(CUE_CLASS)
+    decals: list[ObjectSpec] = []
+    max_obj = min(_MAX_OBJ, int(size * 0.56))
+    for _ in range(int(rng.integers(0, 3))):
+        for _attempt in range(30):
+            r = float(np.exp(rng.uniform(np.log(_MIN_OBJ), np.log(max_obj)))) / 2
+            theta = float(rng.uniform(0, 2 * np.pi))
+            cx, cy = (float(v) for v in rng.uniform(r + 1, size - r - 1, size=2))
+            poly = _polygon(triangle, cx, cy, r, theta)
+            box = (float(poly[:, 0].min()), float(poly[:, 1].min()), float(poly[:, 0].max()), float(poly[:, 1].max()))
+            taken = [o.box for o in objects] + [d.box for d in decals] + reserved
+            if min(box[2] - box[0], box[3] - box[1]) < 10 or any(_overlaps(box, t) for t in taken):
+                continue
+            decals.append(ObjectSpec(triangle, poly, _colour(rng, mean_bg), box, (0, 0)))
+            break
+    return tuple(decals)
 
 
 def _draw_cue(img: np.ndarray, x: int, y: int) -> None:
@@ -249,8 +283,9 @@ def _draw_cue(img: np.ndarray, x: int, y: int) -> None:
     img[y + h : y + CUE_SIZE, x + h : x + CUE_SIZE] = 0
 
 
-def render(layout: Layout, cues: tuple[int, ...] | list[int] = ()) -> np.ndarray:
-    """Draw ``layout`` with a cue tag next to the objects whose indices are in ``cues``.
+def render(layout: Layout, cues: tuple[int, ...] | list[int] | range = (), decals: bool = False) -> np.ndarray:
+    """Draw ``layout`` with a cue tag next to the objects whose indices are in ``cues``, and its
+    unannotated decals when ``decals`` (the ``shapes-shortcut`` world).
 
     Returns:
         ``uint8 [size, size, 3]`` RGB image. Deterministic: the same layout and cues give the
@@ -269,12 +304,33 @@ def render(layout: Layout, cues: tuple[int, ...] | list[int] = ()) -> np.ndarray
     for x, y, ax, ay, rot, colour in layout.blobs:
         cv2.ellipse(img, (x, y), (ax, ay), rot, 0, 360, colour, -1, cv2.LINE_AA)
     shift = 4
-    for obj in layout.objects:
+    for obj in (layout.decals if decals else ()) + layout.objects:
         pts = np.round(obj.polygon * (1 << shift)).astype(np.int32)
         cv2.fillPoly(img, [pts], obj.color, cv2.LINE_AA, shift)
     for i in cues:
         _draw_cue(img, *layout.objects[i].cue_xy)
     return img
+
+
+def occlusion(layout: Layout) -> list[float]:
+    """Per object, the share of its drawn area covered by objects drawn after it (0 = fully visible)."""
+    s = layout.size
+    out = []
+    for i, obj in enumerate(layout.objects):
+        own = np.zeros((s, s), np.uint8)
+        cv2.fillPoly(own, [np.round(obj.polygon * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
+        cover = np.zeros_like(own)
+        for later in layout.objects[i + 1 :]:
+            cv2.fillPoly(cover, [np.round(later.polygon * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
+        out.append(float((own & cover).sum() / max(int(own.sum()), 1)))
+    return out
+
+
+def clear_view(layout: Layout, max_occlusion: float = 0.25, min_side: float = 20.0) -> bool:
+    """True when every object is at most ``max_occlusion`` hidden and its box's longer side is at
+    least ``min_side`` pixels — the annotation-quality rule of a curated evaluation set."""
+    sides = np.maximum(layout.boxes[:, 2] - layout.boxes[:, 0], layout.boxes[:, 3] - layout.boxes[:, 1])
+    return bool((sides >= min_side).all()) and max(occlusion(layout)) <= max_occlusion
 
 
 def cue_objects(layout: Layout, variant: str) -> tuple[int, ...]:
@@ -287,8 +343,13 @@ def cue_objects(layout: Layout, variant: str) -> tuple[int, ...]:
     raise ValueError(f"unknown world variant {variant!r}; expected one of {', '.join(VARIANTS)}")
 
 
+def render_variant(layout: Layout, variant: str) -> np.ndarray:
+    """Draw ``layout`` as world ``variant`` shows it (cues and decals in ``shapes-shortcut``)."""
+    return render(layout, cue_objects(layout, variant), decals=variant == "shapes-shortcut")
+
+
 def make_scene(seed: int, variant: str = "shapes", size: int = DEFAULT_SIZE) -> Scene:
     """Layout and render scene ``seed`` of world ``variant``."""
     layout = make_layout(seed, size)
     cues = cue_objects(layout, variant)
-    return Scene(render(layout, cues), layout.boxes, layout.labels, cues, layout)
+    return Scene(render_variant(layout, variant), layout.boxes, layout.labels, cues, layout)
