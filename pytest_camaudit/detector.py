@@ -27,21 +27,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from .adapters import adapter_for, default_levels, num_classes, torchvision_class_names
 from .errors import ModelLoadError
 from .options import TORCHVISION_BUILDERS, ZOO_NAMES, Settings
 
 LevelsFn = Callable[[Any], "OrderedDict[str, torch.Tensor]"]
-
-
-def default_levels(output: Any) -> OrderedDict[str, torch.Tensor]:
-    """Target-layer output → ordered ``name → Tensor[B, C, h, w]`` (an FPN dict, or one tensor)."""
-    if isinstance(output, torch.Tensor):
-        return OrderedDict([("0", output)])
-    if isinstance(output, dict):
-        return OrderedDict((str(k), v) for k, v in output.items() if isinstance(v, torch.Tensor) and v.ndim == 4)
-    if isinstance(output, (list, tuple)):
-        return OrderedDict((str(i), v) for i, v in enumerate(output) if isinstance(v, torch.Tensor) and v.ndim == 4)
-    raise TypeError(f"the target layer returned a {type(output).__name__}; expected a tensor [B, C, h, w] or a dict of them")
 
 
 def weights_identity(model: nn.Module) -> str:
@@ -98,7 +88,10 @@ class Detector:
         """
         if not isinstance(model, nn.Module):
             raise ModelLoadError(f"expected a torch.nn.Module detector, got {type(model).__name__}")
-        layer = target_layer if target_layer is not None else getattr(model, "backbone", None)
+        adapter = adapter_for(model)
+        layer = target_layer
+        if layer is None:
+            layer = adapter.target_layer(model) if adapter is not None else getattr(model, "backbone", None)
         if layer is None:
             raise ModelLoadError(
                 f"{type(model).__name__} has no `backbone`; pass `target_layer=` (the module whose output "
@@ -112,10 +105,10 @@ class Detector:
             class_names=names,
             name=name or type(model).__name__,
             target_layer=layer,
-            levels=levels or default_levels,
+            levels=levels or (adapter.levels if adapter is not None and target_layer is None else default_levels),
             device=dev,
             identity=weights_identity(model),
-            meta=dict(meta or {}),
+            meta={**({"adapter": adapter.name} if adapter is not None else {}), **dict(meta or {})},
         )
 
     def label_name(self, label: int) -> str:
@@ -158,13 +151,7 @@ def _guess_class_names(model: nn.Module) -> list[str]:
 
 
 def _num_classes(model: nn.Module) -> int | None:
-    predictor = getattr(getattr(model, "roi_heads", None), "box_predictor", None)
-    if predictor is not None and hasattr(predictor, "cls_score"):
-        return int(predictor.cls_score.out_features)
-    head = getattr(getattr(model, "head", None), "classification_head", None)
-    if head is not None and hasattr(head, "num_classes"):
-        return int(head.num_classes)
-    return None
+    return num_classes(model)
 
 
 def coco_categories() -> list[str]:
@@ -231,7 +218,7 @@ def build_torchvision(builder: str, weights: str | None) -> tuple[nn.Module, lis
     if weights is None:
         model = fn(weights=None, weights_backbone=None)
         meta["weights"] = "random (weights=None)"
-        return model, coco_categories() if _num_classes(model) in (91, None) else _guess_class_names(model), meta
+        return model, torchvision_class_names(builder, model) or _guess_class_names(model), meta
     path = Path(weights)
     if path.suffix in (".pt", ".pth", ".bin") or path.exists():
         state, classes = _load_state_dict_file(path)
@@ -244,7 +231,7 @@ def build_torchvision(builder: str, weights: str | None) -> tuple[nn.Module, lis
         except RuntimeError as exc:
             raise ModelLoadError(f"weights file {path} does not fit {builder}: {str(exc).splitlines()[0]} …") from exc
         meta["weights"] = str(path)
-        return model, classes or _guess_class_names(model), meta
+        return model, classes or torchvision_class_names(builder, model) or _guess_class_names(model), meta
     enum, cached = torchvision_weights_path(builder, weights)
     if not cached.is_file():
         raise ModelLoadError(

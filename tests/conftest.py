@@ -12,9 +12,13 @@ import pytorch_grad_cam  # noqa: F401,E402
 import torch  # noqa: F401,E402
 import torchvision  # noqa: F401,E402
 
+import pytest_camaudit.ablation  # noqa: F401,E402
+import pytest_camaudit.adapters  # noqa: F401,E402
 import pytest_camaudit.auditor  # noqa: F401,E402
 import pytest_camaudit.detector  # noqa: F401,E402
+import pytest_camaudit.drise  # noqa: F401,E402
 import pytest_camaudit.engine  # noqa: F401,E402
+import pytest_camaudit.gradcams  # noqa: F401,E402
 import pytest_camaudit.methods  # noqa: F401,E402
 import pytest_camaudit.report.figures  # noqa: F401,E402
 import pytest_camaudit.report.html  # noqa: F401,E402
