@@ -53,6 +53,8 @@ class AuditCase:
         self.maps: dict[str, tuple[CamMap, tuple[float, ...] | None]] = {}  # figure name → map shown
         self.extra_figures: list[tuple[str, str, np.ndarray, str]] = []
         """More pictures for the card: ``(name, title, uint8 [H, W, 3] RGB at image size, caption)``."""
+        self.objects: list[dict[str, Any]] = []
+        """Plain-data rows of annotated objects checked by a data-driven case (dataset gates, baselines)."""
 
     # -- facts -----------------------------------------------------------------------------------
     @property
@@ -133,6 +135,84 @@ class AuditCase:
         from .assertions import assert_survives_without_context
 
         return assert_survives_without_context(self, detection, max_drop, **kw)
+
+    # -- metric pack and sanity checks (pytest_camaudit.metric_assertions, pytest_camaudit.sanity) --
+    def assert_box_mass(self, box: Sequence[float], at_least: float, **kw: Any) -> float:
+        """See :func:`pytest_camaudit.metric_assertions.assert_box_mass`."""
+        __tracebackhide__ = True
+        from .metric_assertions import assert_box_mass
+
+        return assert_box_mass(self, box, at_least, **kw)
+
+    def assert_pointing_game(self, target: Detection | Sequence[float], **kw: Any) -> float:
+        """See :func:`pytest_camaudit.metric_assertions.assert_pointing_game`."""
+        __tracebackhide__ = True
+        from .metric_assertions import assert_pointing_game
+
+        return assert_pointing_game(self, target, **kw)
+
+    def assert_top_k_intersection(self, target: Detection | Sequence[float], k: float, at_least: float, **kw: Any) -> float:
+        """See :func:`pytest_camaudit.metric_assertions.assert_top_k_intersection`."""
+        __tracebackhide__ = True
+        from .metric_assertions import assert_top_k_intersection
+
+        return assert_top_k_intersection(self, target, k, at_least, **kw)
+
+    def assert_rank_accuracy(self, target: Detection | Sequence[float], at_least: float, **kw: Any) -> float:
+        """See :func:`pytest_camaudit.metric_assertions.assert_rank_accuracy`."""
+        __tracebackhide__ = True
+        from .metric_assertions import assert_rank_accuracy
+
+        return assert_rank_accuracy(self, target, at_least, **kw)
+
+    def assert_odi(self, target: Detection | Sequence[float], at_most: float, **kw: Any) -> float:
+        """See :func:`pytest_camaudit.metric_assertions.assert_odi`."""
+        __tracebackhide__ = True
+        from .metric_assertions import assert_odi
+
+        return assert_odi(self, target, at_most, **kw)
+
+    def assert_compactness(self, at_least: float, **kw: Any) -> float:
+        """See :func:`pytest_camaudit.metric_assertions.assert_compactness`."""
+        __tracebackhide__ = True
+        from .metric_assertions import assert_compactness
+
+        return assert_compactness(self, at_least, **kw)
+
+    def assert_forbidden_mass(self, region: Any, at_most: float, **kw: Any) -> float:
+        """See :func:`pytest_camaudit.metric_assertions.assert_forbidden_mass`."""
+        __tracebackhide__ = True
+        from .metric_assertions import assert_forbidden_mass
+
+        return assert_forbidden_mass(self, region, at_most, **kw)
+
+    def assert_deletion_auc(self, detection: Detection, at_most: float, **kw: Any) -> Any:
+        """See :func:`pytest_camaudit.metric_assertions.assert_deletion_auc`."""
+        __tracebackhide__ = True
+        from .metric_assertions import assert_deletion_auc
+
+        return assert_deletion_auc(self, detection, at_most, **kw)
+
+    def assert_insertion_auc(self, detection: Detection, at_least: float, **kw: Any) -> Any:
+        """See :func:`pytest_camaudit.metric_assertions.assert_insertion_auc`."""
+        __tracebackhide__ = True
+        from .metric_assertions import assert_insertion_auc
+
+        return assert_insertion_auc(self, detection, at_least, **kw)
+
+    def assert_cam_changes_with_weights(self, detection: Detection | None = None, **kw: Any) -> float:
+        """See :func:`pytest_camaudit.sanity.assert_cam_changes_with_weights`."""
+        __tracebackhide__ = True
+        from .sanity import assert_cam_changes_with_weights
+
+        return assert_cam_changes_with_weights(self, detection, **kw)
+
+    def assert_cam_changes_with_target(self, detection: Detection, other: Detection | str | int, **kw: Any) -> float:
+        """See :func:`pytest_camaudit.sanity.assert_cam_changes_with_target`."""
+        __tracebackhide__ = True
+        from .sanity import assert_cam_changes_with_target
+
+        return assert_cam_changes_with_target(self, detection, other, **kw)
 
     # -- record ----------------------------------------------------------------------------------
     def to_record(self, nodeid: str, outcome: str, figures: bool, max_side: int | None = None) -> CaseRecord:
