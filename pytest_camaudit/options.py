@@ -144,6 +144,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("method", f"CAM method: {', '.join(METHODS)} (default eigencam)", parse_method, "eigencam"),
     OptionSpec("device", "auto (cuda when available), cpu, cuda or cuda:N", parse_device, "auto"),
     OptionSpec("score-threshold", "minimum detection score, 0..1 (default 0.5)", parse_probability, 0.5),
+    OptionSpec("json", "write a machine-readable JSON summary (per case: detections, metrics, verdicts) to this path", parse_path, None),
 )
 
 
@@ -158,6 +159,7 @@ class Settings:
     method: str = "eigencam"
     device: str = "auto"
     score_threshold: float = 0.5
+    json: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -31,6 +31,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[COLLECTOR] = RunCollector(settings)
     if not _is_worker(config):
         config.pluginmanager.register(_ReportListener(config), "camaudit-report-listener")
+    from .integrations import Integrations  # pytest-html extras, JUnit properties, --camaudit-json
+
+    config.pluginmanager.register(Integrations(config), "camaudit-integrations")
 
 
 def _is_worker(config: pytest.Config) -> bool:
