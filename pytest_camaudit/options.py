@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from .thresholds import parse_class_thresholds, parse_gate_mass, parse_tolerances
+
 ZOO_NAMES = ("shapes", "shapes-shortcut")
 
 TORCHVISION_BUILDERS = (
@@ -145,6 +147,20 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("device", "auto (cuda when available), cpu, cuda or cuda:N", parse_device, "auto"),
     OptionSpec("score-threshold", "minimum detection score, 0..1 (default 0.5)", parse_probability, 0.5),
     OptionSpec("json", "write a machine-readable JSON summary (per case: detections, metrics, verdicts) to this path", parse_path, None),
+    # -- data-driven cases, dataset-level gates, baselines (cases.py, gates.py, baseline.py) --
+    OptionSpec("cases", "COCO annotation file: one audit test per image (see also @pytest.mark.camaudit_cases)", parse_path, None),
+    OptionSpec("cases-images", "folder of the --camaudit-cases images (default: images/ beside the file, else its folder)", parse_path, None),
+    OptionSpec("min-mass", "per-case CAM mass each annotated object must have inside its box, 0..1 (default 0: measured only)",
+               parse_probability, 0.0),
+    OptionSpec("class-thresholds", "per-class overrides, e.g. 'triangle: score=0.6 mass=0.3 gate-mass=0.4:0.9; star: iou=0.4'",
+               parse_class_thresholds, None),
+    OptionSpec("gate-recall", "dataset gate: every class's recall at the score threshold must be >= this, 0..1", parse_probability, None),
+    OptionSpec("gate-mass", "dataset gate MASS:RATE: a share >= RATE of each class's objects has CAM mass >= MASS (e.g. 0.4:0.9)",
+               parse_gate_mass, None),
+    OptionSpec("baseline", "folder of a previous model's baseline: compare every data-driven case with it", parse_path, None),
+    OptionSpec("update-baseline", "write the --camaudit-baseline folder from this run instead of comparing", parse_bool, False, flag=True),
+    OptionSpec("baseline-tolerance", "e.g. 'mass-drop=0.15 rank=0.5 top-iou=0.3 top=0.1 recall-drop=0.05' (these are the defaults)",
+               parse_tolerances, None),
 )
 
 
@@ -160,6 +176,15 @@ class Settings:
     device: str = "auto"
     score_threshold: float = 0.5
     json: str | None = None
+    cases: str | None = None
+    cases_images: str | None = None
+    min_mass: float = 0.0
+    class_thresholds: str | None = None
+    gate_recall: float | None = None
+    gate_mass: str | None = None
+    baseline: str | None = None
+    update_baseline: bool = False
+    baseline_tolerance: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from .cases_plugin import camaudit_entry  # noqa: F401  (fixture)
 from .fixtures import camaudit, camaudit_cam_engine, camaudit_detector  # noqa: F401  (fixtures)
 from .keys import AUDITOR, COLLECTOR, SETTINGS
 from .options import add_options, resolve_settings
@@ -34,6 +35,10 @@ def pytest_configure(config: pytest.Config) -> None:
     from .integrations import Integrations  # pytest-html extras, JUnit properties, --camaudit-json
 
     config.pluginmanager.register(Integrations(config), "camaudit-integrations")
+    from . import cases_plugin, gates
+
+    cases_plugin.configure(config, settings)  # COCO-driven cases: marker, --camaudit-cases, baselines
+    gates.configure(config)  # dataset-level gates, evaluated on the controller
 
 
 def _is_worker(config: pytest.Config) -> bool:

@@ -1,0 +1,187 @@
+"""Dataset-level gates over every data-driven case of a run, evaluated on the controller.
+
+Each checked object leaves a plain-data row (:func:`pytest_camaudit.case_checks.object_row`); a
+``pytest_runtest_makereport`` wrapper puts a test's rows on its report as ``camaudit_objects``, so
+under pytest-xdist they travel to the controller with the report, which alone evaluates:
+
+* **recall gate** (``gate_recall`` / ``--camaudit-gate-recall``): per class, the share of annotated
+  objects detected at their score and IoU thresholds must be at least the required rate;
+* **mass gate** (``gate_mass=(X, R)`` / ``--camaudit-gate-mass=X:R``): per class, the share of
+  objects whose CAM mass inside their box is ≥ ``X`` must be at least ``R`` (an object with no
+  map — undetected under a per-box method — does not reach ``X``);
+* **baseline recall** (with ``--camaudit-baseline``): per class, recall on the objects the baseline
+  also has may drop by at most ``recall-drop`` from the baseline's.
+
+**How a gate fails the run**: like pytest's own ``--max-warnings``, the controller's
+``pytest_sessionfinish`` sets the exit status to 1 (``TESTS_FAILED``) when a gate fails and the
+run would otherwise have passed; the terminal summary lists each failed gate as "expected …,
+got …" and the per-class tables go to the terminal and the HTML report (``RunCollector.tables``).
+A class with several requirements (e.g. from two marked modules) is held to the strictest.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Generator, Iterable
+from typing import Any
+
+import pytest
+
+from .keys import AUDITOR, COLLECTOR, SETTINGS
+
+
+def _rate(k: int, n: int) -> float | None:
+    return k / n if n else None
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{x:.0%}"
+
+
+def evaluate_gates(rows: Iterable[dict[str, Any]]) -> tuple[dict[str, Any] | None, list[str]]:
+    """The per-class gate table and the failure messages for object ``rows``.
+
+    Returns ``(None, [])`` when no row carries a gate requirement.
+    """
+    by_class: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_class[str(r["label"])].append(r)
+    if not any(r.get("gate_recall") is not None or r.get("gate_mass") for rs in by_class.values() for r in rs):
+        return None, []
+    table_rows, failures = [], []
+    for label in sorted(by_class):
+        rs = by_class[label]
+        n = len(rs)
+        hits = sum(1 for r in rs if r["detected"])
+        recall = _rate(hits, n)
+        need_recall = max((r["gate_recall"] for r in rs if r.get("gate_recall") is not None), default=None)
+        specs = {tuple(r["gate_mass"]) for r in rs if r.get("gate_mass")}
+        mass_x, need_share = max(specs) if specs else (None, None)  # strictest mass threshold, then rate
+        if specs:
+            need_share = max(rate for x, rate in specs if x == mass_x)
+        over = sum(1 for r in rs if mass_x is not None and r.get("mass") is not None and r["mass"] >= mass_x)
+        share = _rate(over, n) if mass_x is not None else None
+        verdicts = []
+        thr = min(r["score_threshold"] for r in rs)
+        if need_recall is not None:
+            ok = recall is not None and recall >= need_recall - 1e-12
+            verdicts.append(ok)
+            if not ok:
+                failures.append(f"expected {label} recall >= {need_recall:.0%} at score >= {thr:.2f}, got {_pct(recall)} ({hits} of {n} detected)")
+        if mass_x is not None and need_share is not None:
+            ok = share is not None and share >= need_share - 1e-12
+            verdicts.append(ok)
+            if not ok:
+                failures.append(f"expected >= {need_share:.0%} of {label} objects with CAM mass >= {mass_x:.2f} inside their box, "
+                                f"got {_pct(share)} ({over} of {n})")
+        masses = [r["mass"] for r in rs if r.get("mass") is not None]
+        table_rows.append([label, n, recall, need_recall, sum(masses) / len(masses) if masses else None,
+                           f"≥ {mass_x:.2f}" if mass_x is not None else "—", share, need_share,
+                           "—" if not verdicts else ("pass" if all(verdicts) else "FAIL")])
+    table = {
+        "title": f"camaudit gates: {'FAILED' if failures else 'passed'} ({len(failures)} failing)",
+        "columns": ["class", "objects", "recall", "required recall", "mean mass", "mass", "share with mass", "required share", "gate"],
+        "rows": table_rows,
+        "note": "Per class over every data-driven case of the run: recall at each object's score and IoU thresholds; "
+                "share of objects whose CAM mass inside the annotated box reaches the gate's mass. A failed gate makes the exit status 1.",
+    }
+    return table, failures
+
+
+def evaluate_baseline(rows: Iterable[dict[str, Any]], recall_drop: float) -> tuple[dict[str, Any] | None, list[str]]:
+    """Per-class comparison with the baseline over the objects both runs have; fails on a recall drop > ``recall_drop``."""
+    by_class: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        if r.get("baseline"):
+            by_class[str(r["label"])].append(r)
+    if not by_class:
+        return None, []
+    table_rows, failures = [], []
+    for label in sorted(by_class):
+        rs = by_class[label]
+        n = len(rs)
+        base_hits, hits = sum(1 for r in rs if r["baseline"]["detected"]), sum(1 for r in rs if r["detected"])
+        base_recall, recall = base_hits / n, hits / n
+        drop = base_recall - recall
+        ok = drop <= recall_drop + 1e-12
+        if not ok:
+            failures.append(f"expected {label} recall to drop by at most {recall_drop:.0%} from the baseline's {base_recall:.0%}, "
+                            f"got {recall:.0%} (drop {drop:.0%}, {base_hits} -> {hits} of {n})")
+
+        def mean(values: list[Any]) -> float | None:
+            vals = [float(v) for v in values if isinstance(v, (int, float))]
+            return sum(vals) / len(vals) if vals else None
+
+        table_rows.append([label, n, base_recall, recall, drop, mean([r["baseline"]["mass"] for r in rs]), mean([r["mass"] for r in rs]),
+                           mean([r["baseline"]["rank"] for r in rs]), mean([r["baseline"]["top_iou"] for r in rs]), "pass" if ok else "FAIL"])
+    table = {
+        "title": f"camaudit baseline: per-class recall {'FAILED' if failures else 'passed'}",
+        "columns": ["class", "objects", "baseline recall", "recall", "drop", "baseline mean mass", "mean mass", "mean rank corr.",
+                    "mean top IoU", "gate"],
+        "rows": table_rows,
+        "note": f"Objects present in both the baseline and this run; recall may drop by at most {recall_drop:.0%} (recall-drop).",
+    }
+    return table, failures
+
+
+class GatePlugin:
+    """Registered on the controller and on every worker by the plugin's ``pytest_configure``."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.rows: list[dict[str, Any]] = []
+        self.failures: list[str] = []
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        auditor = item.stash.get(AUDITOR, None)
+        if report.when == "call" and auditor is not None:
+            rows = [r for case in auditor.cases for r in getattr(case, "objects", [])]
+            if rows:
+                report.camaudit_objects = rows  # type: ignore[attr-defined]
+        return report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if not hasattr(self.config, "workerinput"):
+            self.rows.extend(getattr(report, "camaudit_objects", None) or [])
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: Any) -> None:
+        if hasattr(self.config, "workerinput"):
+            return
+        from .thresholds import tolerances
+
+        settings = self.config.stash[SETTINGS]
+        collector = self.config.stash[COLLECTOR]
+        table, self.failures = evaluate_gates(self.rows)
+        if table:
+            collector.tables.append(table)
+        if settings.baseline and not settings.update_baseline:
+            btable, bfail = evaluate_baseline(self.rows, tolerances(settings.baseline_tolerance)["recall-drop"])
+            if btable:
+                collector.tables.append(btable)
+            self.failures += bfail
+        if settings.baseline and settings.update_baseline and self.rows:
+            from .baseline import write_manifest
+            from .cases_plugin import resolve_path
+
+            directory = resolve_path(self.config, "baseline", settings.baseline)
+            assert directory is not None
+            write_manifest(directory, collector.run_facts, sorted({r["key"] for r in self.rows}))
+        if self.failures and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.failures:
+            return
+        tr = terminalreporter
+        tr.write_sep("=", f"camaudit: {len(self.failures)} dataset gate(s) failed", red=True)
+        for f in self.failures:
+            tr.write_line(f"FAILED gate: {f}", red=True)
+
+
+def configure(config: pytest.Config) -> GatePlugin:
+    plugin = GatePlugin(config)
+    config.pluginmanager.register(plugin, "camaudit-gates")
+    return plugin
