@@ -101,9 +101,11 @@ def ablation_cam(
     batch_size: int = DEFAULT_BATCH,
 ) -> CamMap:
     """AblationCAM of ``detection`` on ``[H0, W0]`` original pixels (see the module docstring)."""
-    scorer = local_scorer(analysis, detection)
     try:
+        scorer = local_scorer(analysis, detection)
         weights = ablation_weights(scorer, value, batch_size).to(analysis.levels[scorer.level].device)
+    except DetectorRuntimeError:
+        raise
     except Exception as exc:
         raise DetectorRuntimeError(
             f"detector {analysis.engine.detector.name} raised {type(exc).__name__} while re-scoring "

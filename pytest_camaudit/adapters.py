@@ -7,7 +7,7 @@ An :class:`Adapter` tells the engine three things about a family of detectors:
    multi-scale feature extractor for SSD / SSDlite), and ``levels(output)``: that output as an
    ordered ``name → FloatTensor[B, C, h, w]``.
 2. **What the classes are called** — ``class_names(builder, model)``: from the torchvision
-   weights' metadata (COCO's 91 names; 2 for ``keypointrcnn_resnet50_fpn``: background, person).
+   weights' metadata (COCO's 91 names; ``keypointrcnn_resnet50_fpn``: ``no person``, ``person``).
 3. **How one detection's score is computed from one level** — ``local_scorer(model, analysis,
    detection)`` returns a :class:`LocalScorer`: a small window of one feature level and a function
    that re-scores the detection from (perturbed copies of) that window. This is what makes
@@ -361,7 +361,7 @@ def num_classes(model: nn.Module) -> int | None:
 def torchvision_class_names(builder: str, model: nn.Module) -> list[str] | None:
     """Class names of ``builder`` from its weights' metadata (offline), when the counts agree.
 
-    ``keypointrcnn_resnet50_fpn`` → ``["__background__", "person"]``; the others → COCO's 91.
+    ``keypointrcnn_resnet50_fpn`` → ``["no person", "person"]``; the others → COCO's 91.
     ``None`` when the model predicts another number of classes (a fine-tuned head).
     """
     from torchvision.models import get_model_weights

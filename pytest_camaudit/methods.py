@@ -56,7 +56,9 @@ def _eigencam(analysis: ImageAnalysis, detection: Detection | None) -> CamMap:
 
 def _eigengradcam(analysis: ImageAnalysis, detection: Detection | None) -> CamMap:
     assert detection is not None
-    grads = analysis.gradients(detection)
+    from .gradcams import box_gradients
+
+    grads = box_gradients(analysis, detection)
     products = type(grads)((k, grads[k] * analysis.levels[k]) for k in grads)
     grid_map, degenerate = eigengradcam(analysis.stack(products))
     return CamMap(normalise(analysis.to_image(grid_map)), "eigengradcam", detection.index, degenerate)
