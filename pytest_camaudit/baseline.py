@@ -1,0 +1,249 @@
+"""Baselines across model versions: what a previous model produced on each data-driven case.
+
+``--camaudit-update-baseline --camaudit-baseline=DIR`` writes, for every case (image of a COCO
+file), ``DIR/cases/<annotation stem>/<image file>.json`` — model identity, CAM method, image hash,
+detections and per-object results (detected, score, box mass) — and ``….npz`` with the *compact*
+maps: ``uint8 [h, w]`` (longer side :data:`COMPACT_SIDE`, area-averaged, ``round(255 · value)``),
+one per image for a class-agnostic method, one per detected object (``object-<annotation id>``)
+for a per-box method. The controller writes ``DIR/manifest.json``. JSON and ``np.load(...,
+allow_pickle=False)``: the files diff in review and load without running code.
+
+``--camaudit-baseline=DIR`` compares each case with its baseline, with tolerances that mean
+something for heat maps (``--camaudit-baseline-tolerance``, :data:`~pytest_camaudit.thresholds.TOLERANCE_DEFAULTS`):
+
+* **box mass** of each annotated object may drop by at most ``mass-drop``;
+* the **rank correlation** (Spearman) of the two compact maps must be at least ``rank``;
+* the **IoU of their top-``top`` regions** must be at least ``top-iou``;
+* per class, the run's recall on the same objects may drop by at most ``recall-drop`` (evaluated
+  on the controller, :mod:`pytest_camaudit.gates`).
+
+A regression puts the baseline's and the candidate's overlays side by side on the report card.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import metrics as M
+from .records import CheckRecord
+
+if TYPE_CHECKING:
+    from .auditor import AuditCase
+    from .cases import CaseEntry
+
+FORMAT = "pytest-camaudit-baseline/1"
+COMPACT_SIDE = 64
+"""Longer side of a stored map, in cells: small enough to commit, fine enough for a box's worth of detail."""
+
+
+@dataclass(frozen=True)
+class BaselineSpec:
+    """Where the baseline is and what to do with it (plain, hashable values)."""
+
+    directory: str
+    update: bool
+    tolerance_items: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def tolerances(self) -> dict[str, float]:
+        from .thresholds import TOLERANCE_DEFAULTS
+
+        return {**TOLERANCE_DEFAULTS, **dict(self.tolerance_items)}
+
+
+def _safe(part: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", part).lstrip(".") or "_"
+
+
+def case_paths(directory: str | Path, key: str) -> tuple[Path, Path]:
+    """``(json, npz)`` paths of case ``key`` (``<annotation stem>/<file name>``) under ``directory``."""
+    base = Path(directory) / "cases" / Path(*(_safe(p) for p in key.split("/")))
+    return base.with_name(base.name + ".json"), base.with_name(base.name + ".npz")
+
+
+def compact(values: np.ndarray) -> np.ndarray:
+    """``float [H, W]`` in ``[0, 1]`` → ``uint8 [h, w]``, longer side at most :data:`COMPACT_SIDE`."""
+    import cv2
+
+    v = np.clip(np.nan_to_num(np.asarray(values, dtype=np.float32)), 0.0, 1.0)
+    h, w = v.shape
+    scale = min(1.0, COMPACT_SIDE / max(h, w))
+    if scale < 1.0:
+        v = cv2.resize(v, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return np.round(v * 255.0).astype(np.uint8)
+
+
+def expand(small: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A compact map back on an image of ``size = (width, height)``: ``float32 [H, W]`` in ``[0, 1]``."""
+    import cv2
+
+    return cv2.resize(small.astype(np.float32) / 255.0, size, interpolation=cv2.INTER_LINEAR)
+
+
+def case_maps(case: AuditCase, rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """The maps a baseline keeps for ``case``: ``"image"``, or ``"object-<annotation id>"`` per detected object."""
+    from .methods import get_method
+
+    if not get_method(case.auditor.engine.method).per_box:
+        return {"image": case.cam(None).values}
+    by_index = {d.index: d for d in case.detections}
+    return {f"object-{_safe(str(r['annotation']))}": case.cam(by_index[r["detection"]]).values for r in rows if r["detection"] is not None}
+
+
+def _atomic(path: Path, write: Any, suffix: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _model(case: AuditCase) -> dict[str, str]:
+    d = case.detector
+    return {"name": d.name, "identity": d.identity, "method": case.auditor.engine.method}
+
+
+def write_case(entry: CaseEntry, case: AuditCase, rows: list[dict[str, Any]]) -> Path:
+    """Write the baseline of one case (JSON + npz, atomically). Returns the JSON path."""
+    assert entry.baseline is not None
+    maps = {k: compact(v) for k, v in case_maps(case, rows).items()}
+    meta = {
+        "format": FORMAT,
+        "key": entry.key,
+        "image": {"file": entry.id, "size": list(case.size), "sha1": case.image.key},
+        "model": _model(case),
+        "score_threshold": case.score_threshold,
+        "detections": [{"box": [round(v, 1) for v in d.box], "label": d.label_name, "score": round(d.score, 4)}
+                       for d in case.detections if d.score >= 0.05][:30],
+        "objects": [{k: r[k] for k in ("annotation", "label", "box", "detected", "score", "mass")} for r in rows],
+        "maps": {k: list(v.shape) for k, v in maps.items()},
+    }
+    jpath, npath = case_paths(entry.baseline.directory, entry.key)
+    _atomic(npath, lambda fh: np.savez_compressed(fh, **maps), ".npz")
+    _atomic(jpath, lambda fh: fh.write((json.dumps(meta, indent=1, sort_keys=True) + "\n").encode()), ".json")
+    return jpath
+
+
+def load_case(directory: str | Path, key: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """``(meta, compact maps)`` of case ``key``; ``FileNotFoundError`` when there is none."""
+    jpath, npath = case_paths(directory, key)
+    meta = json.loads(jpath.read_text(encoding="utf-8"))
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(f"{jpath} is not a {FORMAT} file")
+    with np.load(npath, allow_pickle=False) as z:
+        maps = {k: np.asarray(z[k]) for k in z.files}
+    for k, v in maps.items():
+        if v.dtype != np.uint8 or v.ndim != 2:
+            raise ValueError(f"{npath}: map {k!r} is {v.dtype} {v.shape}, expected uint8 [h, w]")
+    return meta, maps
+
+
+def _side_by_side(case: AuditCase, key: str, base: np.ndarray, cand: np.ndarray, base_model: dict[str, Any],
+                  boxes: list[tuple[list[float], str]], caption: str) -> None:
+    from .report.figures import FOCUS, draw_box, overlay
+
+    pics = []
+    for values in (expand(base, case.size), cand):
+        img = overlay(case.image.pixels, values)
+        for box, text in boxes:
+            draw_box(img, box, 1.0, FOCUS, text, 1)
+        pics.append(img)
+    case.extra_figures.append((f"baseline-{key}", f"Baseline: {base_model.get('name')} ({base_model.get('identity', '')[:8]})", pics[0], caption))
+    case.extra_figures.append((f"candidate-{key}", f"Candidate: {case.detector.name} ({case.detector.identity[:8]})", pics[1], caption))
+
+
+def compare_case(entry: CaseEntry, case: AuditCase, rows: list[dict[str, Any]]) -> list[str]:
+    """Compare one case with its baseline; annotate ``rows`` with ``"baseline"``; return failure messages."""
+    assert entry.baseline is not None
+    tol = entry.baseline.tolerances
+    jpath, _ = case_paths(entry.baseline.directory, entry.key)
+    try:
+        meta, base_maps = load_case(entry.baseline.directory, entry.key)
+    except FileNotFoundError:
+        return [f"expected a baseline of {entry.id} in {entry.baseline.directory}, got none ({jpath} is missing); "
+                "write it with --camaudit-update-baseline"]
+    except (OSError, ValueError, KeyError) as exc:
+        return [f"expected a readable baseline of {entry.id}, got {type(exc).__name__}: {exc}; rewrite it with --camaudit-update-baseline"]
+    model, base_model = _model(case), meta.get("model", {})
+    if base_model.get("method") != model["method"]:
+        return [f"expected a baseline made with {model['method']} like this run, got one made with {base_model.get('method')} "
+                f"({jpath}); compare like with like, or rewrite the baseline with --camaudit-update-baseline"]
+    if meta.get("image", {}).get("sha1") != case.image.key:
+        return [f"expected {entry.id} to be the image the baseline was made from, got different pixels; "
+                "the evaluation set changed — rewrite the baseline with --camaudit-update-baseline"]
+    cand_maps = {k: compact(v) for k, v in case_maps(case, rows).items()}
+    similarity: dict[str, tuple[float, float]] = {}
+    for k, base in base_maps.items():
+        if k in cand_maps and cand_maps[k].shape == base.shape:
+            similarity[k] = (M.rank_correlation(base, cand_maps[k]), M.top_region_iou(base, cand_maps[k], tol["top"]))
+    failures: list[str] = []
+    regressed: dict[str, list[tuple[list[float], str]]] = {}
+    base_objects = {str(o.get("annotation")): o for o in meta.get("objects", [])}
+    for row in rows:
+        b = base_objects.get(str(row["annotation"]))
+        map_key = f"object-{_safe(str(row['annotation']))}" if "image" not in base_maps else "image"
+        rho, tiou = similarity.get(map_key, (None, None))
+        row["baseline"] = None if b is None else {"detected": bool(b.get("detected")), "mass": b.get("mass"), "score": b.get("score"),
+                                                  "rank": None if rho is None else round(rho, 4), "top_iou": None if tiou is None else round(tiou, 4)}
+        what = f"{row['label']} (annotation {row['annotation']})"
+        if b is not None and isinstance(b.get("mass"), (int, float)):
+            cand = row["mass"]
+            drop = b["mass"] - (cand if cand is not None else 0.0)
+            if cand is None or drop > tol["mass-drop"] + 1e-9:
+                got = "no map (not detected)" if cand is None else f"{cand:.3f} (drop {drop:.3f})"
+                failures.append(f"expected the box mass of {what} to drop by at most {tol['mass-drop']:.2f} from the baseline's "
+                                f"{b['mass']:.3f}, got {got}")
+                regressed.setdefault(map_key, []).append((row["box"], row["label"]))
+    for k, (rho, tiou) in similarity.items():
+        subject = "the map" if k == "image" else f"the map of {k.replace('object-', 'annotation ')}"
+        if rho < tol["rank"]:
+            failures.append(f"expected {subject} to keep rank correlation >= {tol['rank']:.2f} with the baseline, got {rho:.3f}")
+        if tiou < tol["top-iou"]:
+            failures.append(f"expected the top {tol['top']:.0%} of {subject} to overlap the baseline's at IoU >= {tol['top-iou']:.2f}, got {tiou:.3f}")
+        if rho < tol["rank"] or tiou < tol["top-iou"]:
+            regressed.setdefault(k, [])
+    for k in list(regressed)[:2]:
+        if k in base_maps and k in cand_maps:
+            rho, tiou = similarity.get(k, (math.nan, math.nan))
+            _side_by_side(case, k, base_maps[k], case_maps(case, rows)[k], base_model, regressed[k],
+                          f"{case.auditor.engine.method}: rank correlation {rho:.3f}, top-{tol['top']:.0%} IoU {tiou:.3f}")
+    worst = [r["baseline"]["mass"] - (r["mass"] or 0.0) for r in rows if r.get("baseline") and isinstance(r["baseline"]["mass"], (int, float))]
+    measured = {"rank": round(min((s[0] for s in similarity.values()), default=math.nan), 4) if similarity else None,
+                "top_iou": round(min((s[1] for s in similarity.values()), default=math.nan), 4) if similarity else None,
+                "mass_drop": round(max(worst), 4) if worst else None}
+    same = " (the baseline was made by this very model)" if base_model.get("identity") == model["identity"] else ""
+    ok = f"matches the baseline of {base_model.get('name')}{same}: rank {measured['rank']}, top IoU {measured['top_iou']}, largest mass drop {measured['mass_drop']}"
+    case.record(CheckRecord("baseline", not failures, "\n".join(failures) if failures else ok, None, None, None, measured,
+                            {"rank": tol["rank"], "top_iou": tol["top-iou"], "mass_drop": tol["mass-drop"]},
+                            next((f"baseline-{k}" for k in regressed), None)))
+    return failures
+
+
+def write_manifest(directory: str | Path, facts: dict[str, Any], keys: list[str]) -> Path:
+    """Write ``DIR/manifest.json``: the model the baseline came from and the cases it holds (merged with earlier ones)."""
+    from . import __version__
+
+    path = Path(directory) / "manifest.json"
+    cases: set[str] = set()
+    if path.is_file():
+        try:
+            cases = set(json.loads(path.read_text(encoding="utf-8")).get("cases", []))
+        except (OSError, ValueError, AttributeError):
+            cases = set()
+    doc = {"format": FORMAT, "model": {k: facts.get(k, "") for k in ("model", "identity", "method")},
+           "plugin_version": __version__, "cases": sorted(cases | set(keys))}
+    _atomic(path, lambda fh: fh.write((json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()), ".json")
+    return path
