@@ -184,7 +184,8 @@ def compare_case(entry: CaseEntry, case: AuditCase, rows: list[dict[str, Any]]) 
     if meta.get("image", {}).get("sha1") != case.image.key:
         return [f"expected {entry.id} to be the image the baseline was made from, got different pixels; "
                 "the evaluation set changed — rewrite the baseline with --camaudit-update-baseline"]
-    cand_maps = {k: compact(v) for k, v in case_maps(case, rows).items()}
+    full_maps = case_maps(case, rows)
+    cand_maps = {k: compact(v) for k, v in full_maps.items()}
     similarity: dict[str, tuple[float, float]] = {}
     for k, base in base_maps.items():
         if k in cand_maps and cand_maps[k].shape == base.shape:
@@ -218,7 +219,7 @@ def compare_case(entry: CaseEntry, case: AuditCase, rows: list[dict[str, Any]]) 
     for k in list(regressed)[:2]:
         if k in base_maps and k in cand_maps:
             rho, tiou = similarity.get(k, (math.nan, math.nan))
-            _side_by_side(case, k, base_maps[k], case_maps(case, rows)[k], base_model, regressed[k],
+            _side_by_side(case, k, base_maps[k], full_maps[k], base_model, regressed[k],
                           f"{case.auditor.engine.method}: rank correlation {rho:.3f}, top-{tol['top']:.0%} IoU {tiou:.3f}")
     worst = [r["baseline"]["mass"] - (r["mass"] or 0.0) for r in rows if r.get("baseline") and isinstance(r["baseline"]["mass"], (int, float))]
     measured = {"rank": round(min((s[0] for s in similarity.values()), default=math.nan), 4) if similarity else None,
