@@ -215,7 +215,10 @@ def assert_forbidden_mass(case: AuditCase, region: Any, at_most: float, *, expla
     cam = case.cam(explain, method=method)
     boxes: list[list[float]] = []
     if not M.is_mask(region, cam.values.shape):
-        arr = np.asarray(region, dtype=np.float64)
+        try:
+            arr = np.asarray(region, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ExpectationError(f"{what} must be a box [x1, y1, x2, y2], a list of boxes or an [H, W] mask, got {region!r}"[:300]) from None
         rows = [arr] if arr.ndim == 1 and arr.size else list(arr) if arr.ndim == 2 else []
         if arr.ndim not in (1, 2):
             raise ExpectationError(f"{what} must be a box, a list of boxes or an [H, W] mask, got an array of shape {arr.shape}")

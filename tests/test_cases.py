@@ -173,3 +173,32 @@ def test_marker_misuse_is_a_collection_error_and_the_fixture_needs_a_source(data
     assert result.ret == pytest.ExitCode.INTERRUPTED
     assert "test_bad.py::test_a: camaudit_cases: unknown keyword(s) ['colour']; expected score, iou" in result.stdout.str()
     assert "During handling" not in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("args", "ini", "message"),
+    [
+        (["--camaudit-gate-mass=0.4"], "", "*expected MASS:RATE such as 0.4:0.9 (at least 90% of objects with CAM mass >= 0.4), got '0.4'*"),
+        (["--camaudit-gate-recall=9"], "", "*expected a number between 0 and 1, got '9'*"),
+        ([], "camaudit_class_thresholds = triangle score=0.5",
+         "*ini option camaudit_class_thresholds = 'triangle score=0.5': class thresholds: expected 'CLASS: key=value …'*"),
+        ([], "camaudit_class_thresholds = triangle: colour=2",
+         "*class thresholds for 'triangle': unknown setting 'colour=2'; expected key=value with key one of score, iou, mass, gate-recall, gate-mass*"),
+        (["--camaudit-baseline-tolerance=rank"], "", "*baseline tolerance: unknown setting 'rank'; expected key=value with key one of mass-drop, rank*"),
+    ],
+)
+def test_bad_threshold_options_are_usage_errors(pytester, args, ini, message):
+    if ini:
+        pytester.makeini(f"[pytest]\n{ini}\n")
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_every_new_flag_has_an_ini_twin(pytester):
+    help_text = pytester.runpytest("--help").stdout.str()
+    for name in ("cases", "cases-images", "min-mass", "class-thresholds", "gate-recall", "gate-mass", "baseline",
+                 "update-baseline", "baseline-tolerance"):
+        assert f"--camaudit-{name}" in help_text and f"camaudit_{name.replace('-', '_')} " in help_text, name
+    assert "camaudit_cases(annotations, images=None" in pytester.runpytest("--markers").stdout.str()
