@@ -236,15 +236,18 @@ def assert_forbidden_mass(case: AuditCase, region: Any, at_most: float, *, expla
     return mass
 
 
-def _curve(case: AuditCase, detection: Detection, mode: str, steps: int, method: str | None) -> tuple[Curve, CamMap]:
+def _curve(case: AuditCase, detection: Detection, mode: str, steps: int, method: str | None, fill: str) -> tuple[Curve, CamMap]:
     from .engine import Detection
-    from .perturbation import detection_scorer, perturbation_curve
+    from .perturbation import blurred, detection_scorer, perturbation_curve
 
     if not isinstance(detection, Detection):
         raise ExpectationError(f"{mode} AUC tracks a detection's score; pass what assert_detected returns, got {type(detection).__name__}")
     cam = case.cam(detection, method=method)
     engine = case.auditor.engine
-    curve = perturbation_curve(case.image.pixels, cam.values, detection_scorer(engine, detection), mode, steps, engine.fill_colour())
+    if fill not in ("mean", "blur"):
+        raise ExpectationError(f"`fill` must be 'mean' (the detector's normalisation mean) or 'blur', got {fill!r}")
+    base = engine.fill_colour() if fill == "mean" else blurred(case.image.pixels)
+    curve = perturbation_curve(case.image.pixels, cam.values, detection_scorer(engine, detection), mode, steps, base)
     return curve, cam
 
 
@@ -253,13 +256,17 @@ def _curve_txt(c: Curve) -> str:
     return ", ".join(f"{c.fractions[i]:.0%}: {c.scores[i]:.2f}" for i in idx)
 
 
-def assert_deletion_auc(case: AuditCase, detection: Detection, at_most: float, *, steps: int = 16, method: str | None = None) -> Curve:
+def assert_deletion_auc(case: AuditCase, detection: Detection, at_most: float, *, steps: int = 16, method: str | None = None,
+                        fill: str = "mean") -> Curve:
     """Assert that deleting pixels by decreasing CAM value destroys ``detection`` fast: the area under
     its score curve is at most ``at_most`` (:mod:`pytest_camaudit.perturbation`; one batched
-    detector pass over ``steps + 1`` images). Returns the :class:`~pytest_camaudit.perturbation.Curve`."""
+    detector pass over ``steps + 1`` images). Removed pixels take the detector's normalisation mean
+    (``fill="mean"``) or a blurred copy of the image (``fill="blur"``: a flat-coloured object replaced
+    by a flat colour keeps its silhouette, a blurred one does not). Returns the
+    :class:`~pytest_camaudit.perturbation.Curve`."""
     __tracebackhide__ = True
     thr = validate_threshold("at_most", at_most)
-    curve, cam = _curve(case, detection, "deletion", steps, method)
+    curve, cam = _curve(case, detection, "deletion", steps, method, fill)
     _finish(case, "deletion_auc", curve.auc <= thr,
             f"deletion AUC {curve.auc:.3f} <= {thr:.2f} for {detection.describe()}",
             f"expected deletion AUC <= {thr:.2f} for {detection.describe()} (pixels removed by decreasing {cam.method}), "
@@ -269,12 +276,14 @@ def assert_deletion_auc(case: AuditCase, detection: Detection, at_most: float, *
     return curve
 
 
-def assert_insertion_auc(case: AuditCase, detection: Detection, at_least: float, *, steps: int = 16, method: str | None = None) -> Curve:
+def assert_insertion_auc(case: AuditCase, detection: Detection, at_least: float, *, steps: int = 16, method: str | None = None,
+                         fill: str = "mean") -> Curve:
     """Assert that revealing pixels by decreasing CAM value (from a neutral image) brings ``detection``
-    back fast: the area under its score curve is at least ``at_least``. Returns the curve."""
+    back fast: the area under its score curve is at least ``at_least`` (``fill`` as for deletion:
+    the image starts as that). Returns the curve."""
     __tracebackhide__ = True
     thr = validate_threshold("at_least", at_least)
-    curve, cam = _curve(case, detection, "insertion", steps, method)
+    curve, cam = _curve(case, detection, "insertion", steps, method, fill)
     _finish(case, "insertion_auc", curve.auc >= thr,
             f"insertion AUC {curve.auc:.3f} >= {thr:.2f} for {detection.describe()}",
             f"expected insertion AUC >= {thr:.2f} for {detection.describe()} (pixels revealed by decreasing {cam.method}), "

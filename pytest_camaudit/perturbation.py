@@ -94,8 +94,11 @@ def perturbed_images(
     if int(steps) != steps or steps < 1:
         raise ExpectationError(f"`steps` must be a whole number >= 1, got {steps!r}")
     h, w = pos.shape
+    fill_arr = np.asarray(fill)
+    if fill_arr.shape not in ((3,), img.shape):
+        raise ExpectationError(f"`fill` must be an RGB colour [3] or an image {img.shape}, got shape {fill_arr.shape}")
     base = np.empty_like(img)
-    base[...] = np.asarray(fill, dtype=np.uint8)
+    base[...] = fill_arr.astype(np.uint8)
     order = perturbation_order(pos, seed)
     src, dst = (base, img) if mode == "deletion" else (img, base)
     out = []
@@ -105,6 +108,16 @@ def perturbed_images(
         cur[order[:n]] = src.reshape(-1, 3)[order[:n]]
         out.append(cur.reshape(h, w, 3))
     return out
+
+
+def blurred(image: np.ndarray, sigma: float | None = None) -> np.ndarray:
+    """``uint8 [H, W, 3]`` Gaussian blur of ``image`` (default ``σ = max(H, W) / 16``): a fill that
+    removes shape and texture but keeps the image's colours (RISE's insertion start)."""
+    import cv2
+
+    img = np.asarray(image)
+    s = float(sigma) if sigma is not None else max(img.shape[:2]) / 16.0
+    return cv2.GaussianBlur(img, (0, 0), sigmaX=s, sigmaY=s, borderType=cv2.BORDER_REFLECT)
 
 
 def trapezoid_auc(scores: Sequence[float]) -> float:

@@ -164,6 +164,10 @@ def test_perturbation_removes_and_reveals_by_decreasing_map_value():
     assert (revealed[-1] == image).all()
     with pytest.raises(ExpectationError, match=r"the map is 2x3 but the image is 3x2 \(W x H\)"):
         P.perturbed_images(image, cam.T, "deletion")
+    towards = np.arange(18, dtype=np.uint8).reshape(2, 3, 3)  # remove toward an image (a blurred copy…)
+    assert (P.perturbed_images(image, cam, "deletion", steps=6, fill=towards)[1][1, 2] == towards[1, 2]).all()
+    with pytest.raises(ExpectationError, match=r"`fill` must be an RGB colour \[3\] or an image \(2, 3, 3\)"):
+        P.perturbed_images(image, cam, "deletion", fill=towards[:1])
 
 
 def test_ties_are_broken_by_a_seeded_permutation_not_by_rows():
@@ -213,7 +217,7 @@ def test_measures_match_the_metric_functions(scene):
     assert case.assert_forbidden_mass(square.box, 1.0, explain=circle) == M.box_mass(cam, square.box)
     assert case.assert_box_mass([30, 0, 80, 40], 0.0, explain=circle) == M.box_mass(cam, (30, 0, 80, 40))
     deletion = case.assert_deletion_auc(circle, 1.0, steps=4)
-    insertion = case.assert_insertion_auc(circle, 0.0, steps=4)
+    insertion = case.assert_insertion_auc(circle, 0.0, steps=4, fill="blur")
     assert len(deletion.scores) == 5 and abs(deletion.scores[0] - circle.score) < 1e-3
     assert abs(insertion.scores[-1] - circle.score) < 1e-3 and insertion.scores[0] < 0.5
     kinds = [c.kind for c in case.checks if c.passed]
