@@ -11,9 +11,10 @@ and are also its methods::
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -30,6 +31,33 @@ def _fail(message: str, check: CheckRecord) -> AssertionError:
     err = AssertionError(message)
     err.camaudit_check = check  # type: ignore[attr-defined]
     return err
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _names_the_case(kind: str) -> Callable[[_F], _F]:
+    """An :class:`ExpectationError` from the wrapped assertion names the image and is recorded.
+
+    A malformed expectation (unknown class, NaN threshold, box outside the image…) is the test's
+    mistake, not the model's; the error says which image it was about and the case card in the
+    report shows it as a failed ``kind`` check.
+    """
+
+    def deco(fn: _F) -> _F:
+        @functools.wraps(fn)
+        def wrapper(case: AuditCase, *args: Any, **kwargs: Any) -> Any:
+            __tracebackhide__ = True
+            try:
+                return fn(case, *args, **kwargs)
+            except ExpectationError as exc:
+                message = f"{exc}\n  image: {case.name}"
+                case.record(CheckRecord(kind, False, f"invalid expectation: {message}"))
+                raise ExpectationError(message) from None
+
+        return wrapper  # type: ignore[return-value]
+
+    return deco
 
 
 def _fmt_box(box: Sequence[float]) -> str:
@@ -89,6 +117,7 @@ def _top(detections: Sequence[Detection], k: int = 5) -> str:
     return "; ".join(d.describe() for d in detections[:k])
 
 
+@_names_the_case("detected")
 def assert_detected(
     case: AuditCase,
     label: str | int,
@@ -170,6 +199,7 @@ def _resolve_target(case: AuditCase, target: Detection | Sequence[float]) -> tup
     return None, validate_box(target, case.size)
 
 
+@_names_the_case("cam_mass")
 def assert_cam_mass(
     case: AuditCase,
     target: Detection | Sequence[float],
@@ -220,6 +250,7 @@ def assert_cam_mass(
     return mass
 
 
+@_names_the_case("context")
 def assert_survives_without_context(
     case: AuditCase,
     detection: Detection,

@@ -238,7 +238,10 @@ class AuditCase:
         if figures:
             from .report.figures import case_figures
 
-            rec.figures = case_figures(self, max_side=max_side)
+            try:
+                rec.figures = case_figures(self, max_side=max_side)
+            except Exception as exc:  # a picture that cannot be drawn must not lose the case
+                rec.notes.append(f"figures could not be drawn ({type(exc).__name__}: {exc})")
         return rec
 
 
@@ -283,9 +286,14 @@ class Auditor:
             loaded = load_image(image, name=label)
             analysis = self.engine.analyze(loaded)
         except CamauditError as exc:
+            message = str(exc) if label in str(exc) else f"{exc} (image: {label})"
             self.broken.append(CaseRecord(nodeid=self.nodeid, name=label, source=str(image) if isinstance(image, (str, Path)) else label,
-                                          outcome="error", model=self.detector.name, method=self.engine.method, error=str(exc)))
-            raise
+                                          outcome="error", model=self.detector.name, method=self.engine.method, error=message))
+            if message == str(exc):
+                raise
+            named = type(exc)(message)  # the same error, naming the image
+            named.__cause__, named.__suppress_context__ = exc.__cause__, True
+            raise named from exc.__cause__
         case = AuditCase(self, loaded, analysis, label)
         self.cases.append(case)
         return case

@@ -232,11 +232,37 @@ class CamEngine:
 
     def _run(self, tensors: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
         try:
-            return self.detector.model(tensors)
+            outputs = self.detector.model(tensors)
         except Exception as exc:
             raise DetectorRuntimeError(
-                f"detector {self.detector.name} raised {type(exc).__name__} during forward: {exc}"
+                f"detector {self.detector.name} raised {type(exc).__name__} during forward: {exc} "
+                "(the model's own traceback is shown above this error)"
             ) from exc
+        return self._checked(outputs, len(tensors))
+
+    def _checked(self, outputs: Any, n: int) -> list[dict[str, torch.Tensor]]:
+        """``outputs`` if they follow the torchvision contract, else a :class:`DetectorRuntimeError`."""
+        name = self.detector.name
+        contract = ("one dict per image with 'boxes' FloatTensor[N, 4] ([x1, y1, x2, y2] pixels), 'labels' Int64Tensor[N] "
+                    "and 'scores' FloatTensor[N] (the torchvision convention); wrap the model so that it returns that")
+        if not isinstance(outputs, (list, tuple)) or len(outputs) != n:
+            got = f"a {type(outputs).__name__}" + (f" of {len(outputs)}" if isinstance(outputs, (list, tuple)) else "")
+            raise DetectorRuntimeError(f"detector {name} returned {got} for {n} image(s); expected {contract}")
+        for out in outputs:
+            if not isinstance(out, dict) or not all(isinstance(out.get(k), torch.Tensor) for k in ("boxes", "labels", "scores")):
+                keys = sorted(out) if isinstance(out, dict) else type(out).__name__
+                raise DetectorRuntimeError(f"detector {name} returned {keys} for an image; expected {contract}")
+            boxes, labels, scores = out["boxes"], out["labels"], out["scores"]
+            if boxes.ndim != 2 or boxes.shape[-1] != 4 or not len(boxes) == len(labels) == len(scores):
+                raise DetectorRuntimeError(
+                    f"detector {name} returned boxes {list(boxes.shape)}, labels {list(labels.shape)}, scores {list(scores.shape)}; expected {contract}"
+                )
+            if not (torch.isfinite(boxes).all() and torch.isfinite(scores).all()):
+                raise DetectorRuntimeError(
+                    f"detector {name} returned NaN or infinite boxes or scores; the model is numerically broken "
+                    "(NaN weights, or an input it cannot handle)"
+                )
+        return list(outputs)
 
     def _detections(self, out: dict[str, torch.Tensor]) -> list[Detection]:
         boxes = out["boxes"].detach().float().cpu().tolist()

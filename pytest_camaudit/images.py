@@ -12,6 +12,7 @@ applied so that boxes refer to the image as displayed, and palette / grayscale /
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,7 @@ def _from_array(arr: np.ndarray, notes: list[str]) -> np.ndarray:
     elif np.issubdtype(arr.dtype, np.floating):
         if not np.isfinite(arr).all():
             raise ImageInputError("the image array contains NaN or infinite values")
-        lo, hi = float(arr.min(initial=0)), float(arr.max(initial=0))
+        lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
         if lo < 0.0 or hi > 1.0:
             raise ImageInputError(
                 f"a float image must hold values in [0, 1], got values in [{lo:.3g}, {hi:.3g}]; "
@@ -125,9 +126,13 @@ def _read_file(path: Path, notes: list[str]) -> np.ndarray:
     if not path.exists():
         raise ImageInputError(f"image file {path} does not exist; check the path (relative paths resolve from {Path.cwd()})")
     if not path.is_file():
-        raise ImageInputError(f"image path {path} is not a file")
+        raise ImageInputError(f"image path {path} is not a file (a folder?); pass the path of an image file")
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():
+            # the pixel limit below is stricter than Pillow's bomb warning, and says what to do
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(path)
+        with opened as img:
             if img.width * img.height > MAX_PIXELS:
                 raise ImageInputError(
                     f"image file {path} is {img.width}x{img.height} = {img.width * img.height} pixels, above the "

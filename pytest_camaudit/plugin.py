@@ -63,6 +63,15 @@ def _section(records: list[Any]) -> str:
     return "\n".join(lines)
 
 
+def _note_unrecorded_error(records: list[Any], call: pytest.CallInfo[None]) -> None:
+    """A plugin error (bad expectation, model failure) that no case recorded goes on the last case."""
+    from .errors import CamauditError
+
+    exc = call.excinfo.value if call.excinfo is not None else None
+    if isinstance(exc, CamauditError) and records and not any(r.error or r.failed_checks for r in records):
+        records[-1].error = f"{type(exc).__name__}: {exc}"
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
@@ -73,6 +82,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         outcome = _outcome(report)
         with_figures = bool(settings.report) and (outcome != "passed" or settings.report_all)
         records = auditor.records(outcome, figures=with_figures)
+        _note_unrecorded_error(records, call)
         engine = auditor.engine
         report.camaudit_run = {  # type: ignore[attr-defined]
             "model": engine.detector.name,
