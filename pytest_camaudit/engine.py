@@ -342,8 +342,14 @@ class CamEngine:
         return self._detections(out), geometry, levels, graph
 
     @torch.no_grad()
-    def detect(self, images: Sequence[np.ndarray], batch_size: int = 8) -> list[list[Detection]]:
-        """Plain detection (no hooks, no autograd) of ``uint8 [H, W, 3]`` images, in batches."""
+    def detect(self, images: Sequence[np.ndarray], batch_size: int = 1) -> list[list[Detection]]:
+        """Plain detection (no hooks, no autograd) of ``uint8 [H, W, 3]`` images, ``batch_size`` per forward.
+
+        One image per forward by default: float32 kernels round differently with the batch's size
+        and contents (scores move by ~1e-7), so batching would make a detection's context score
+        depend on which other boxes happened to be checked with it. Pass a larger ``batch_size``
+        for speed where bit-for-bit results do not matter.
+        """
         result: list[list[Detection]] = []
         for i in range(0, len(images), batch_size):
             chunk = [_to_tensor(im, self.detector.device) for im in images[i : i + batch_size]]
