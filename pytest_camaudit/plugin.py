@@ -64,12 +64,18 @@ def _section(records: list[Any]) -> str:
 
 
 def _note_unrecorded_error(records: list[Any], call: pytest.CallInfo[None]) -> None:
-    """A plugin error (bad expectation, model failure) that no case recorded goes on the last case."""
+    """Why a test failed, when none of its cases says so: a plugin error (bad expectation, model
+    failure) becomes the last case's error; anything else (the test's own code raised) a note."""
     from .errors import CamauditError
 
     exc = call.excinfo.value if call.excinfo is not None else None
-    if isinstance(exc, CamauditError) and records and not any(r.error or r.failed_checks for r in records):
-        records[-1].error = f"{type(exc).__name__}: {exc}"
+    if exc is None or not records or any(r.error or r.failed_checks for r in records):
+        return
+    text = f"{type(exc).__name__}: {str(exc).strip()[:500]}"
+    if isinstance(exc, CamauditError):
+        records[-1].error = text
+    elif not isinstance(exc, pytest.skip.Exception):
+        records[-1].notes.append(f"the test failed outside the audit: {text}")
 
 
 @pytest.hookimpl(wrapper=True)
