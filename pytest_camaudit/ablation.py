@@ -10,8 +10,8 @@ here each ablation costs one row of a batched box-head (or head-on-a-crop) call:
 
 * weights ``w_c = (s - s_c) / s`` — grad-cam's formula — where ``s`` is the detection re-scored
   on the intact window and ``s_c`` with channel ``c`` replaced by ``value`` everywhere;
-* map ``relu(Σ_c w_c A_c)`` over the *whole* level ``A`` the window was cut from, on that level's
-  own grid, then mapped to original pixels exactly.
+* map ``relu(Σ_c w_c |A_c|)`` on the level ``A`` the window was cut from, on that level's own
+  grid, then mapped to original pixels exactly.
 
 Where it differs from grad-cam, and why:
 
@@ -23,8 +23,14 @@ Where it differs from grad-cam, and why:
   centred around 0), ``-1000`` as in ``AblationLayerFasterRCNN`` on request. -1000 is so far
   outside the features' range that almost every channel of the box's level looks vital, which
   pulls the map toward the level's mean activation.
-* Activations are used signed (grad-cam's reshape transform takes ``|A|``), so a channel whose
-  ablation raises the score pushes the map down where it is active.
+* The map weighs ``|A_c|`` (as grad-cam's ``fasterrcnn_reshape_transform`` does): FPN features are
+  signed, and ablating to 0 changes position ``(y, x)`` of channel ``c`` by ``|A_c(y, x)|``
+  whatever its sign. A channel whose ablation *raises* the score (``w_c < 0``) pulls the map down
+  where it is active.
+* The map is kept on the cells the window reads (``LocalScorer.support``): for a fixed box, a
+  position outside its ``RoIAlign`` footprint (or its anchor's receptive field) cannot change its
+  score, so it cannot explain it. grad-cam paints ``Σ_c w_c |A_c|`` over the whole image, i.e.
+  wherever the important channels fire — on other objects too.
 """
 
 from __future__ import annotations
@@ -111,7 +117,7 @@ def ablation_cam(
             f"detector {analysis.engine.detector.name} raised {type(exc).__name__} while re-scoring "
             f"{detection.describe()} on ablated features: {exc}"
         ) from exc
-    acts = analysis.levels[scorer.level].float()
+    acts = analysis.levels[scorer.level].float().abs()
     level_map = torch.einsum("c,chw->hw", weights, acts) * scorer.support.to(acts.device)
     grid_map = analysis.stack(OrderedDict([(scorer.level, level_map[None])]))[0].clamp_min(0)
     degenerate = float(weights.abs().max()) == 0.0

@@ -149,15 +149,18 @@ def rcnn_local_scorer(model: nn.Module, analysis: ImageAnalysis, detection: Dete
             f"the box RoI pooler reads levels {getattr(pool, 'featmap_names', '?')} but the target layer gave "
             f"{list(feats)}; AblationCAM needs the target layer to be the FPN that feeds roi_heads"
         )
-    with torch.no_grad():
-        pool(OrderedDict((n, feats[n]) for n in names), [box], sizes)  # sets up scales / level mapper
-        level_idx = int(pool.map_levels([box])[0]) if len(names) > 1 else 0
-    # the pooled window and the cells it reads (where d window / d level is non-zero)
-    probe = OrderedDict((n, feats[n].detach().requires_grad_(n == names[level_idx])) for n in names)
+    # the pooled window, the level it was read from and the cells it reads: d window / d level ≠ 0
+    probe = OrderedDict((n, feats[n].detach().requires_grad_(True)) for n in names)
     with torch.enable_grad():
         pooled = pool(probe, [box], sizes)[0]
-        (grad,) = torch.autograd.grad(pooled.sum(), [probe[names[level_idx]]])
-    support = grad[0].abs().sum(dim=0) > 0
+        grads = torch.autograd.grad(pooled.sum(), list(probe.values()), allow_unused=True)
+    reads = [(n, g[0].abs().sum(dim=0)) for n, g in zip(names, grads) if g is not None and float(g.abs().max()) > 0]
+    if len(reads) != 1:
+        raise DetectorRuntimeError(
+            f"the box RoI pooler of {type(model).__name__} read {len(reads)} levels for one box; AblationCAM's "
+            "fixed-box shortcut needs MultiScaleRoIAlign's one level per box"
+        )
+    level, support = reads[0][0], reads[0][1] > 0
     window = pooled.detach()
     label = detection.label
 
@@ -167,7 +170,7 @@ def rcnn_local_scorer(model: nn.Module, analysis: ImageAnalysis, detection: Dete
 
     with torch.no_grad():
         base = float(score(window[None])[0])
-    return LocalScorer(names[level_idx], window, score, support, base)
+    return LocalScorer(level, window, score, support, base)
 
 
 # -- one-stage: the classification branch at the detection's anchor ----------------------------
