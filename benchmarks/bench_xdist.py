@@ -8,7 +8,7 @@ Each configuration runs ``python -m pytest`` in a fresh subprocess (so interpret
 import and model load count, as they do in CI), alternating serial and ``-n 2`` runs ``--repeat``
 times; the best time of each is compared. Torch is held to one thread per process
 (``OMP_NUM_THREADS=1``) in both, so the serial run is not secretly using the second core. Prints
-wall times, the ratio, and checks that both runs audited the same cases (from ``--camaudit-json``).
+wall and CPU times, the ratio, and checks that both runs audited the same cases (from ``--camaudit-json``).
 Numbers taken while other work shares the CPU are noisy; rerun on an idle machine.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -60,19 +61,23 @@ def _generated_suite(where: Path, scenes: int) -> Path:
     return suite
 
 
-def _run(suite: Path, out: Path, workers: int, report: bool) -> tuple[float, dict]:
+def _run(suite: Path, out: Path, workers: int, report: bool) -> tuple[float, float, dict]:
+    """Wall seconds, CPU seconds (all processes of the run) and the JSON summary of one run."""
     args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(suite), f"--camaudit-json={out}/s.json"]
     if report:
         args.append(f"--camaudit-report={out}/r.html")
     if workers:
         args += ["-n", str(workers)]
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(args, cwd=suite, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode not in (0, 1):
         sys.exit(f"pytest exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return elapsed, json.loads((out / "s.json").read_text())
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu, json.loads((out / "s.json").read_text())
 
 
 def main() -> None:
@@ -85,13 +90,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-xdist-") as tmp:
         suite = _generated_suite(Path(tmp), a.generated) if a.generated or not a.suite.is_dir() else a.suite.resolve()
         times: dict[int, list[float]] = {0: [], 2: []}
+        cpus: dict[int, list[float]] = {0: [], 2: []}
         docs: dict[int, dict] = {}
         for r in range(a.repeat):
             for n in (0, 2):
                 out = Path(tmp) / f"out-{n}-{r}"
-                elapsed, docs[n] = _run(suite, out, n, a.report)
+                elapsed, cpu, docs[n] = _run(suite, out, n, a.report)
                 times[n].append(elapsed)
-                print(f"  run {r + 1}: {'-n 2' if n else 'serial'}  {elapsed:6.1f} s", flush=True)
+                cpus[n].append(cpu)
+                print(f"  run {r + 1}: {'-n 2' if n else 'serial'}  {elapsed:6.1f} s wall  {cpu:6.1f} s CPU", flush=True)
         same = [(c["nodeid"], c["name"], c["metrics"]) for c in docs[0]["cases"]] == [
             (c["nodeid"], c["name"], c["metrics"]) for c in docs[2]["cases"]
         ]
@@ -99,7 +106,9 @@ def main() -> None:
         print(f"suite: {suite}  ({docs[0]['totals']['tests']} tests, {docs[0]['totals']['audited_cases']} audited cases"
               f"{', HTML report' if a.report else ''})")
         print(f"serial {t0:.1f} s   -n 2 {t2:.1f} s   speed-up {t0 / t2:.2f}x  (best of {a.repeat}; cpus: {os.cpu_count()})")
-        print(f"same cases and metrics in both: {same}")
+        print(f"CPU seconds: serial {min(cpus[0]):.1f}, -n 2 {min(cpus[2]):.1f} (the difference is the second worker's "
+              "start-up: interpreter, torch import, model load); wall times need two idle cores")
+        print(f"load average now: {os.getloadavg()[0]:.2f}; same cases and metrics in both: {same}")
 
 
 if __name__ == "__main__":

@@ -168,7 +168,7 @@ class Integrations:
                 if any(not c.passed for c in case.checks) or report.failed:
                     figures.extend((case.name, f) for f in case_figures(case))
         report.extras = list(getattr(report, "extras", [])) + [  # type: ignore[attr-defined]
-            extras.image(f.png, f"{name}: {f.title}", f.mime, "jpg" if f.mime == "image/jpeg" else "png")
+            extras.image(f.png, f"{name}: {f.title}", f.mime, f.mime.split("/")[-1].replace("jpeg", "jpg"))
             for name, f in figures[:_MAX_HTML_EXTRAS]
         ]
 

@@ -45,9 +45,9 @@ class FigureRecord:
         name: the figure's name within its case (``"detections"``, ``"cam-eigencam-0"``…).
         title, caption: what the card says about it.
         png: the full-size picture, base64 (no ``data:`` prefix); PNG unless ``mime`` says
-            otherwise (large photographic overlays are stored as JPEG to keep reports small).
+            otherwise (photographic overlays are stored as WebP or JPEG to keep reports small).
         width, height: its size in pixels.
-        mime: ``"image/png"`` or ``"image/jpeg"``.
+        mime: ``"image/png"``, ``"image/webp"`` or ``"image/jpeg"``.
         thumb: a small JPEG preview, base64 (empty: the report makes one from ``png``).
         thumb_width, thumb_height: the preview's size.
     """

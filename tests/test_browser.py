@@ -87,7 +87,7 @@ def test_report_renders_with_its_stylesheet_cards_and_every_picture(browser, rep
     # a click on a thumbnail opens the full-size picture
     browser.click(x + w / 2, y + h / 2)
     browser.wait_event("Page.loadEventFired")
-    assert browser.evaluate("document.contentType") in ("image/png", "image/jpeg")
+    assert browser.evaluate("document.contentType") in ("image/png", "image/jpeg", "image/webp")
     assert browser.evaluate("document.images[0].naturalWidth") >= 320
 
 

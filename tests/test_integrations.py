@@ -48,7 +48,7 @@ def test_failing_cases_figures_are_pytest_html_extras(suite):
     for name in ("scene-20000000.png: Expected and detected", "scene-20000001.png: CAM: eigencam",
                  "scene-20000000.png: Without context"):
         assert name in html
-    assert html.count("data:image/jpeg;base64,") + html.count("data:image/png;base64,") >= 5
+    assert sum(html.count(f"data:image/{t};base64,") for t in ("jpeg", "png", "webp")) >= 5
     # no --html: pytest-html is installed but inactive, and nothing is attached
     assert suite.runpytest("-p", "no:cacheprovider").ret == 1
 

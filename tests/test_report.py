@@ -97,7 +97,7 @@ def test_report_has_exactly_the_failing_cases_with_figures(suite):
         with Image.open(report.parent / src) as img:
             img.load()
             assert max(img.size) <= 200
-    full = [h for h in checker.links if h.endswith((".png", ".jpg"))]
+    full = [h for h in checker.links if h.endswith((".png", ".jpg", ".webp"))]
     assert len(full) == len(checker.imgs)
     for href in full:  # a click on a thumbnail opens the full-size picture
         assert href.startswith("report_files/")

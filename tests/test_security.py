@@ -128,7 +128,7 @@ def test_side_file_names_from_case_names_cannot_leave_the_folder(tmp_path):
     assert not [p for p in folder.iterdir() if p.is_dir()]
     for p in folder.iterdir():
         assert SIDE_FILE.match(p.name) and len(p.name) < 80 and not p.name.startswith(("-", "."))
-    assert len(list(folder.glob("*.jpg"))) + len(list(folder.glob("*.png"))) == 6 * len(NASTY_NAMES)
+    assert sum(len(list(folder.glob(f"*.{e}"))) for e in ("jpg", "png", "webp")) == 6 * len(NASTY_NAMES)
     with pytest.raises(ValueError, match="refusing side file name"):
         report_files.write_side_files(folder, {"../escape-0123456789abcdef.png": b""})
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 SLUG_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
-SIDE_FILE = re.compile(r"^[A-Za-z0-9_-]+-[0-9a-f]{16}\.(png|jpg|css)$")
+SIDE_FILE = re.compile(r"^[A-Za-z0-9_-]+-[0-9a-f]{16}\.(png|jpg|webp|css)$")
 """Names this module creates; only such files are ever pruned from a report's folder."""
 
 
@@ -37,9 +37,9 @@ def slug(text: str, limit: int = 40) -> str:
 
 
 def side_file_name(stem: str, data: bytes, ext: str, tag: str = "") -> str:
-    """``<slug(stem)>[-tag]-<sha1(data)[:16]>.<ext>`` (``ext`` one of png, jpg, css; ``tag`` ``[a-z]*``)."""
-    if ext not in ("png", "jpg", "css"):
-        raise ValueError(f"unsupported side file type {ext!r}; expected png, jpg or css")
+    """``<slug(stem)>[-tag]-<sha1(data)[:16]>.<ext>`` (``ext`` one of png, jpg, webp, css; ``tag`` ``[a-z]*``)."""
+    if ext not in ("png", "jpg", "webp", "css"):
+        raise ValueError(f"unsupported side file type {ext!r}; expected png, jpg, webp or css")
     if not re.fullmatch(r"[a-z]*", tag):
         raise ValueError(f"side file tag must be lowercase letters, got {tag!r}")
     return f"{slug(stem)}{'-' + tag if tag else ''}-{hashlib.sha1(data).hexdigest()[:16]}.{ext}"

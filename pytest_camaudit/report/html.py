@@ -33,7 +33,7 @@ _ENV = jinja2.Environment(
     lstrip_blocks=True,
 )
 OUTCOMES = ("failed", "error", "passed", "skipped")
-_EXT = {"image/png": "png", "image/jpeg": "jpg"}
+_EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 
 
 def _fmt(value: Any) -> str:
