@@ -178,4 +178,8 @@ class Integrations:
         if not path or hasattr(self.config, "workerinput"):
             return
         collector = self.config.stash[COLLECTOR]
-        write_json(path, collector.cases, collector.summary(exitstatus))
+        try:
+            write_json(path, collector.cases, collector.summary(exitstatus))
+        except OSError as exc:
+            collector.problems.append(f"could not write the JSON summary to {path} ({exc}); check that its folder is writable")
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR

@@ -137,16 +137,23 @@ class _ReportListener:
             return
         from .report import write_report
 
-        target = write_report(path, collector.shown(), collector.summary(exitstatus))
+        try:
+            target = write_report(path, collector.shown(), collector.summary(exitstatus))
+        except OSError as exc:
+            collector.problems.append(f"could not write the report to {path} ({exc}); check that its folder is writable")
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+            return
         collector.report_path = str(target)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         collector = self.config.stash[COLLECTOR]
-        if not collector.cases and not collector.report_path:
+        if not collector.cases and not collector.report_path and not collector.problems:
             return
         s = collector.summary("")
         tr = terminalreporter
         tr.write_sep("-", "camaudit")
+        for problem in collector.problems:
+            tr.write_line(f"ERROR: {problem}", red=True, bold=True)
         tr.write_line(
             f"{s['audited_cases']} audited cases: {s['failed_cases']} failing, {s['error_cases']} unusable/error, "
             f"{s['passed_cases']} passing (model {s['model']}, method {s['method']}, device {s['device']})"

@@ -28,6 +28,8 @@ class RunCollector:
     report_path: str | None = None
     tables: list[dict[str, Any]] = field(default_factory=list)
     """Extra summary tables for the report and terminal: ``{"title", "columns", "rows", "note"}``."""
+    problems: list[str] = field(default_factory=list)
+    """Outputs that could not be written (report, JSON), for the terminal summary."""
 
     def add_report(self, report: Any) -> None:
         """Take what a ``pytest.TestReport`` carries (called from ``pytest_runtest_logreport``)."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from PIL import Image
 
+from pytest_camaudit.records import CaseRecord
 from pytest_camaudit.report import write_report
 from reportdata import summary_for, synthetic_cases
 from test_report import check_html
@@ -93,3 +95,26 @@ def test_rewriting_a_report_prunes_old_side_files_but_leaves_other_files(tmp_pat
     assert len(after) < len(before) and "notes.txt" in after
     assert after - {"notes.txt"} == set(re.findall(r'r_files/([^"]+)"', report.read_text()))
     assert not [p for p in tmp_path.rglob("*.tmp")]
+
+
+def test_a_figure_that_cannot_be_decoded_costs_only_itself(tmp_path):
+    good, bad = synthetic_cases(2)
+    broken = CaseRecord.from_dict(bad.to_dict())
+    broken.figures[1].png = "not base64 at all!"
+    broken.figures[1].thumb = ""
+    report = write_report(tmp_path / "r.html", [good, broken], summary_for((good, broken)))
+    html = report.read_text()
+    check_html(html)
+    assert html.count("<img ") == 5
+    assert "figure &#39;cam-eigencam-0&#39; could not be shown" in html
+
+
+def test_a_report_that_cannot_be_written_is_a_clear_error_and_fails_the_run(pytester):
+    pytester.makepyfile("import numpy as np\ndef test_a(camaudit):\n    camaudit.audit(np.zeros((40, 40, 3), np.uint8), name='z')\n")
+    (pytester.path / "taken").mkdir()
+    result = pytester.runpytest("-p", "no:cacheprovider", "--camaudit-report=taken", "--camaudit-json=taken")
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    result.stdout.fnmatch_lines([
+        "ERROR: could not write the report to taken (*Is a directory*); check that its folder is writable",
+        "ERROR: could not write the JSON summary to taken (*Is a directory*); check that its folder is writable",
+    ])

@@ -66,6 +66,7 @@ class Card:
     outcome: str
     filters: str
     figures: list[Figure]
+    problems: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -159,7 +160,13 @@ def render_report(cases: Sequence[CaseRecord], summary: Mapping[str, Any], folde
     cards = []
     for case, out, labs, ks in zip(cases, outcomes, labels, kinds):
         filters = " ".join([i_out[out[0]], *(i_cls[x] for x in labs), *(i_kind[k] for k in ks)])
-        cards.append(Card(case, out[0], filters, [b.figure(case, f) for f in case.figures]))
+        card = Card(case, out[0], filters, [])
+        for f in case.figures:
+            try:
+                card.figures.append(b.figure(case, f))
+            except Exception as exc:  # one bad picture must not cost the report
+                card.problems.append(f"figure {f.name!r} could not be shown ({type(exc).__name__}: {exc})")
+        cards.append(card)
     facets = [("outcome", "fo", f_out), ("class", "fk", f_cls), ("failed check", "fa", f_kind)]
     css = _ENV.get_template("report.css.j2").render(facets=facets)
     stylesheet = b.add("report", css.encode("utf-8"), "css")
