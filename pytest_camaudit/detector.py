@@ -12,6 +12,10 @@ turns that output into named feature levels. The small protocol a model must fol
 * If the model resizes / pads its input, it does so in ``model.transform`` (a torchvision
   ``GeneralizedRCNNTransform``) so the CAM can be mapped back exactly; otherwise the feature maps
   are assumed to cover the input image as is.
+
+Per-architecture knowledge — default target layer and levels for every torchvision detector,
+class names from the weights' metadata, and how AblationCAM re-scores one box — lives in
+:mod:`pytest_camaudit.adapters`, whose docstring spells out the protocol for your own model.
 """
 
 from __future__ import annotations
