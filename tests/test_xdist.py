@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -47,7 +48,7 @@ def suite(pytester):
 def _run(suite, *args):
     out = suite.path / f"run{len(args)}"
     result = suite.runpytest("-p", "no:cacheprovider", f"--camaudit-report={out}/r.html", f"--camaudit-json={out}/s.json",
-                             "--camaudit-report-all", *args)
+                             f"--junitxml={out}/j.xml", "--camaudit-report-all", *args)
     return result, json.loads((out / "s.json").read_text()), (out / "r.html").read_text()
 
 
@@ -70,3 +71,6 @@ def test_two_workers_report_every_case_exactly_once_with_totals_of_all_workers(s
             f"{totals['passed_cases']} passing")
     for result in (serial, parallel):
         result.stdout.fnmatch_lines([f"{line}*"])
+    # metrics reach JUnit from the workers too
+    props = [p.get("name") for p in ET.parse(suite.path / "run2" / "j.xml").getroot().iter("property")]
+    assert sum(n.endswith(".cam_mass.mass") for n in props) == 6 and sum(n.endswith(".verdict") for n in props) == 15
