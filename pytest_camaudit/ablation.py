@@ -13,6 +13,12 @@ here each ablation costs one row of a batched box-head (or head-on-a-crop) call:
 * map ``relu(Σ_c w_c |A_c|)`` on the level ``A`` the window was cut from, on that level's own
   grid, then mapped to original pixels exactly.
 
+Cost per box: ``C`` rows of the box head (two stages: ``C = 256`` rows of a 7×7 window, a few
+hundred milliseconds for R50 on one CPU thread) or of the classification branch on the anchor's
+window (RetinaNet v1, SSD, SSDlite: a few cells). RetinaNet v2 and FCOS normalise their heads with
+GroupNorm over the whole level, so there the window is the whole level: ``C`` head runs on one
+level, which at 800 px is minutes per box on a CPU (fine on a GPU, or at test-suite sizes).
+
 Where it differs from grad-cam, and why:
 
 * The box (or anchor) is held fixed. grad-cam's re-run lets the RPN propose other boxes on the
