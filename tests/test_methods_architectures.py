@@ -176,3 +176,13 @@ def test_one_stage_scorer_reproduces_every_detection_score(builder):
         assert abs(scorer.base - det.score) <= 1e-3 * max(1.0, det.score)
         if builder.startswith("ssd"):
             assert scorer.window.shape[-2:] <= (3, 3)  # a 3×3 head reads a 3×3 window
+
+
+@pytest.mark.parametrize("builder", ["keypointrcnn_resnet50_fpn", "ssdlite320_mobilenet_v3_large", "fcos_resnet50_fpn"])
+def test_build_torchvision_names_classes_from_the_weights_metadata(builder):
+    from pytest_camaudit.detector import build_torchvision
+
+    _, classes, meta = build_torchvision(builder, None)
+    assert meta["weights"].startswith("random")
+    assert classes == (["no person", "person"] if builder.startswith("keypoint") else torchvision_class_names(builder, _))
+    assert len(classes) in (2, 91)
