@@ -34,6 +34,11 @@ def _rate(k: int, n: int) -> float | None:
     return k / n if n else None
 
 
+def _dashes(row: list[Any]) -> list[Any]:
+    """Table cells with ``None`` shown as "—" (the terminal prints cells with ``str``)."""
+    return ["—" if v is None else v for v in row]
+
+
 def _pct(x: float | None) -> str:
     return "—" if x is None else f"{x:.0%}"
 
@@ -75,9 +80,9 @@ def evaluate_gates(rows: Iterable[dict[str, Any]]) -> tuple[dict[str, Any] | Non
                 failures.append(f"expected >= {need_share:.0%} of {label} objects with CAM mass >= {mass_x:.2f} inside their box, "
                                 f"got {_pct(share)} ({over} of {n})")
         masses = [r["mass"] for r in rs if r.get("mass") is not None]
-        table_rows.append([label, n, recall, need_recall, sum(masses) / len(masses) if masses else None,
-                           f"≥ {mass_x:.2f}" if mass_x is not None else "—", share, need_share,
-                           "—" if not verdicts else ("pass" if all(verdicts) else "FAIL")])
+        table_rows.append(_dashes([label, n, recall, need_recall, sum(masses) / len(masses) if masses else None,
+                                   f"≥ {mass_x:.2f}" if mass_x is not None else None, share, need_share,
+                                   None if not verdicts else ("pass" if all(verdicts) else "FAIL")]))
     table = {
         "title": f"camaudit gates: {'FAILED' if failures else 'passed'} ({len(failures)} failing)",
         "columns": ["class", "objects", "recall", "required recall", "mean mass", "mass", "share with mass", "required share", "gate"],
@@ -112,8 +117,8 @@ def evaluate_baseline(rows: Iterable[dict[str, Any]], recall_drop: float) -> tup
             vals = [float(v) for v in values if isinstance(v, (int, float))]
             return sum(vals) / len(vals) if vals else None
 
-        table_rows.append([label, n, base_recall, recall, drop, mean([r["baseline"]["mass"] for r in rs]), mean([r["mass"] for r in rs]),
-                           mean([r["baseline"]["rank"] for r in rs]), mean([r["baseline"]["top_iou"] for r in rs]), "pass" if ok else "FAIL"])
+        table_rows.append(_dashes([label, n, base_recall, recall, drop, mean([r["baseline"]["mass"] for r in rs]), mean([r["mass"] for r in rs]),
+                                   mean([r["baseline"]["rank"] for r in rs]), mean([r["baseline"]["top_iou"] for r in rs]), "pass" if ok else "FAIL"]))
     table = {
         "title": f"camaudit baseline: per-class recall {'FAILED' if failures else 'passed'}",
         "columns": ["class", "objects", "baseline recall", "recall", "drop", "baseline mean mass", "mean mass", "mean rank corr.",

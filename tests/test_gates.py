@@ -31,7 +31,7 @@ def test_gates_per_class_with_the_strictest_requirement():
         "expected >= 75% of triangle objects with CAM mass >= 0.40 inside their box, got 50% (2 of 4)",
     ]
     by_class = {r[0]: r for r in table["rows"]}
-    assert by_class["circle"] == ["circle", 2, 1.0, 0.9, pytest.approx(0.85), "—", None, None, "pass"]
+    assert by_class["circle"] == ["circle", 2, 1.0, 0.9, pytest.approx(0.85), "—", "—", "—", "pass"]
     assert by_class["triangle"][2:4] == [0.75, 0.9] and by_class["triangle"][5:] == ["≥ 0.40", 0.5, 0.75, "FAIL"]
     assert by_class["star"][-1] == "—"
     assert table["title"] == "camaudit gates: FAILED (2 failing)"
