@@ -137,6 +137,9 @@ class CaseEntry:
     crowd: int = 0
     baseline: BaselineSpec | None = None
 
+    def __repr__(self) -> str:  # short: pytest prints it in every failing test's header
+        return f"CaseEntry({self.id!r} of {Path(self.source).name}, {len(self.objects)} objects{', broken' if self.problems else ''})"
+
     @property
     def name(self) -> str:
         return Path(self.path).name if self.path else self.id

@@ -159,7 +159,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
                parse_gate_mass, None),
     OptionSpec("baseline", "folder of a previous model's baseline: compare every data-driven case with it", parse_path, None),
     OptionSpec("update-baseline", "write the --camaudit-baseline folder from this run instead of comparing", parse_bool, False, flag=True),
-    OptionSpec("baseline-tolerance", "e.g. 'mass-drop=0.15 rank=0.5 top-iou=0.3 top=0.1 recall-drop=0.05' (these are the defaults)",
+    OptionSpec("baseline-tolerance", "e.g. 'mass-drop=0.25 rank=0.5 top-iou=0.3 top=0.1 recall-drop=0.05' (these are the defaults)",
                parse_tolerances, None),
 )
 

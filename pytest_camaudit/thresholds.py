@@ -27,7 +27,7 @@ from typing import Any
 CLASS_KEYS = ("score", "iou", "mass", "gate-recall", "gate-mass")
 
 TOLERANCE_DEFAULTS: dict[str, float] = {
-    "mass-drop": 0.15,
+    "mass-drop": 0.25,
     "rank": 0.5,
     "top-iou": 0.3,
     "top": 0.1,
@@ -35,7 +35,12 @@ TOLERANCE_DEFAULTS: dict[str, float] = {
 }
 """Baseline tolerances: largest allowed drop of an object's box mass (``mass-drop``), smallest
 rank correlation of the two maps (``rank``), smallest IoU of their top-``top`` regions
-(``top-iou``), largest drop of a class's recall over the run (``recall-drop``)."""
+(``top-iou``), largest drop of a class's recall over the run (``recall-drop``).
+
+Set from the example suite (``example_suite/calibrate_dataset.py``, EigenGradCAM): the clean
+``shapes`` model retrained with another seed drops an object's box mass by at most 0.24 and keeps
+rank correlation ≥ 0.5 and top-10 % IoU ≥ 0.3 on all but 2–3 of 24 images — retraining alone
+moves maps that much; a model that learned a shortcut moves them further."""
 
 
 def _probability(text: str, what: str) -> float:
