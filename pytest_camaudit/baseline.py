@@ -22,11 +22,13 @@ A regression puts the baseline's and the candidate's overlays side by side on th
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
 import re
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -132,9 +134,33 @@ def write_case(entry: CaseEntry, case: AuditCase, rows: list[dict[str, Any]]) ->
         "maps": {k: list(v.shape) for k, v in maps.items()},
     }
     jpath, npath = case_paths(entry.baseline.directory, entry.key)
-    _atomic(npath, lambda fh: np.savez_compressed(fh, **maps), ".npz")
-    _atomic(jpath, lambda fh: fh.write((json.dumps(meta, indent=1, sort_keys=True) + "\n").encode()), ".json")
+    _atomic(npath, lambda fh: write_npz(fh, maps), ".npz")
+    _atomic(jpath, lambda fh: fh.write(dumps(meta).encode()), ".json")
     return jpath
+
+
+def write_npz(fh: Any, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez_compressed`` without pickles and with fixed timestamps: the same maps give the same
+    bytes, so rewriting an unchanged baseline leaves ``git status`` clean."""
+    with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name in sorted(arrays):
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, buf.getvalue())
+
+
+def dumps(doc: dict[str, Any]) -> str:
+    """JSON with sorted keys and one list item (a detection, an object) per line: diffs read per object."""
+    parts = []
+    for k, v in sorted(doc.items()):
+        if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            body = "[\n" + ",\n".join("  " + json.dumps(x, sort_keys=True) for x in v) + "\n ]"
+        else:
+            body = json.dumps(v, sort_keys=True)
+        parts.append(f" {json.dumps(k)}: {body}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
 def load_case(directory: str | Path, key: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

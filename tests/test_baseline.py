@@ -59,6 +59,10 @@ def test_update_writes_safe_files_and_the_same_model_matches_them(data, shapes_d
     with np.load(data.path / "base" / "cases" / "annotations" / f"{NAMES[0]}.npz", allow_pickle=False) as z:
         assert z.files == ["image"] and z["image"].dtype == np.uint8 and z["image"].shape == (COMPACT_SIDE, COMPACT_SIDE)
 
+    written = {p: p.read_bytes() for p in (data.path / "base").rglob("*") if p.is_file()}
+    data.runpytest("--camaudit-baseline=base", "--camaudit-update-baseline").assert_outcomes(passed=3)
+    assert {p: p.read_bytes() for p in (data.path / "base").rglob("*") if p.is_file()} == written  # same model, same bytes
+
     result = data.runpytest("--camaudit-baseline=base", "-rA")
     result.assert_outcomes(passed=3)
     assert result.ret == pytest.ExitCode.OK
