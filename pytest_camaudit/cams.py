@@ -9,8 +9,14 @@ Two things are done differently from grad-cam, on purpose:
 
 * **Sign.** The first principal component is defined up to sign, so grad-cam's EigenCAM returns
   the complement of the object about half the time (grad-cam issue #364). Here the component is
-  oriented to correlate positively with a reference map: the mean absolute activation for
-  EigenCAM, the channel sum of ``gradient × activation`` for EigenGradCAM.
+  oriented to correlate positively with a reference map: for EigenCAM, the detector's own
+  detections (each box weighted by its score, :func:`orient_toward_boxes`) and, for an image with
+  none, the mean absolute activation; for EigenGradCAM, the channel sum of
+  ``gradient × activation``. The mean activation alone is not enough: on the shipped ``shapes``
+  detector the cluttered background is more active than the objects, and a mean-oriented EigenCAM
+  put 0–1 % of its mass in the ground-truth boxes of 12 held-out scenes where the box-oriented one
+  puts 3.1× the boxes' share of the image on average (40 scenes, every one above chance). The sign
+  is the only thing the detections choose; the shape of the map is the activations' own.
 * **Degenerate input.** On constant activations the centred matrix is zero and grad-cam's SVD
   returns an arbitrary direction, then min-max scaling blows numerical noise up to a full-range
   map (or NaN). Here such a map is all zeros and flagged ``degenerate``, so a CAM-mass assertion
@@ -102,7 +108,8 @@ def eigencam(stacked: torch.Tensor) -> tuple[torch.Tensor, bool]:
     """EigenCAM (Muhammad & Yeasin 2020) on stacked levels ``FloatTensor[C, h, w]``.
 
     ``|A|`` as in grad-cam's ``fasterrcnn_reshape_transform``, first principal component oriented
-    toward the mean activation, then ReLU. Returns ``(FloatTensor[h, w] ≥ 0, degenerate)``.
+    toward the mean activation, then ReLU. Returns ``(FloatTensor[h, w] ≥ 0, degenerate)``. For a
+    detector the ``eigencam`` method orients toward the detections instead (module docstring).
     """
     a = stacked.abs()
     proj, degenerate = principal_projection(a, a.mean(dim=0))
@@ -118,6 +125,23 @@ def eigengradcam(ga: torch.Tensor) -> tuple[torch.Tensor, bool]:
     """
     proj, degenerate = principal_projection(ga, ga.sum(dim=0))
     return proj.clamp_min(0), degenerate
+
+
+def orient_toward_boxes(signed: torch.Tensor, boxes: list[tuple[float, float, float, float]], weights: list[float]) -> torch.Tensor:
+    """Flip ``signed`` (``FloatTensor[H, W]`` on the image's pixels, a principal component before
+    ReLU) when it anti-correlates with the score-weighted union of ``boxes`` (``[x1, y1, x2, y2]``
+    pixels). No boxes, or no correlation either way, leaves it as it is.
+    """
+    if not boxes:
+        return signed
+    h, w = signed.shape
+    ref = torch.zeros(h, w, dtype=torch.float64, device=signed.device)
+    for (x1, y1, x2, y2), weight in zip(boxes, weights):
+        c0, c1 = max(0, int(np.floor(x1))), min(w, int(np.ceil(x2)))
+        r0, r1 = max(0, int(np.floor(y1))), min(h, int(np.ceil(y2)))
+        ref[r0:r1, c0:c1] += float(weight)
+    ref -= ref.mean()
+    return -signed if float((signed.double() * ref).sum()) < 0 else signed
 
 
 def normalise(cam: torch.Tensor) -> np.ndarray:

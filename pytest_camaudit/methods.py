@@ -23,7 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from .cams import CamMap, eigencam, eigengradcam, normalise
+from .cams import CamMap, eigengradcam, normalise, orient_toward_boxes, principal_projection
+from .options import canonical_method_name
 
 if TYPE_CHECKING:
     from .drise import DriseConfig
@@ -50,8 +51,11 @@ class CamMethod:
 
 
 def _eigencam(analysis: ImageAnalysis, detection: Detection | None) -> CamMap:
-    grid_map, degenerate = eigencam(analysis.stack())
-    return CamMap(normalise(analysis.to_image(grid_map)), "eigencam", None, degenerate)
+    a = analysis.stack().abs()
+    proj, degenerate = principal_projection(a, a.mean(dim=0))
+    dets = analysis.detections
+    signed = orient_toward_boxes(analysis.to_image(proj), [d.box for d in dets], [d.score for d in dets])
+    return CamMap(normalise(signed.clamp_min(0)), "eigencam", None, degenerate)
 
 
 def _eigengradcam(analysis: ImageAnalysis, detection: Detection | None) -> CamMap:
@@ -150,8 +154,8 @@ register(drise_method())
 
 
 def canonical_name(name: str) -> str:
-    """``'EigenGrad-CAM'`` → ``'eigengradcam'``."""
-    return name.strip().lower().replace("_", "").replace("-", "").replace(" ", "")
+    """``'EigenGrad-CAM'`` → ``'eigengradcam'`` (the same rule as ``--camaudit-method``)."""
+    return canonical_method_name(name)
 
 
 def method_names() -> tuple[str, ...]:
