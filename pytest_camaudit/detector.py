@@ -278,13 +278,17 @@ def load_detector(settings: Settings) -> Detector:
     device = resolve_device(settings.device)
     spec = settings.model
     meta: dict[str, Any] = {"model_option": spec}
-    if spec in ZOO_NAMES or spec.endswith((".pt", ".pth")) and settings.weights is None:
+    if spec in ZOO_NAMES or spec.endswith((".pt", ".pth")):
+        if settings.weights is not None:
+            raise ModelLoadError(
+                f"--camaudit-weights does not apply to --camaudit-model={spec} (an embedded detector or a zoo "
+                "checkpoint file, which carries its own weights); drop --camaudit-weights, or pass the checkpoint "
+                "file itself as --camaudit-model"
+            )
         try:
             model, classes, zmeta = load_zoo_detector(spec)
         except ZooCheckpointError as exc:
             raise ModelLoadError(str(exc)) from exc
-        if settings.weights is not None:
-            raise ModelLoadError("--camaudit-weights does not apply to the embedded detectors; pass a checkpoint file as --camaudit-model")
         meta.update(zmeta)
         return Detector.wrap(model, classes, name=str(zmeta.get("name", spec)), device=device, meta=meta)
     if spec in TORCHVISION_BUILDERS:

@@ -57,9 +57,14 @@ def parse_model(value: str) -> str:
     )
 
 
+def canonical_method_name(name: str) -> str:
+    """``'EigenGrad-CAM'`` → ``'eigengradcam'``: lower case without ``_``, ``-`` or spaces."""
+    return name.strip().lower().replace("_", "").replace("-", "").replace(" ", "")
+
+
 def parse_method(value: str) -> str:
     """A CAM method name, case-insensitive (``GradCAM++`` → ``gradcam++``)."""
-    name = value.strip().lower().replace("_", "").replace("-", "")
+    name = canonical_method_name(value)
     if name in METHODS:
         return name
     raise argparse.ArgumentTypeError(f"unknown CAM method {value!r}; expected one of {', '.join(METHODS)}")

@@ -20,7 +20,7 @@ def test_option_names_are_the_registry_names():
 @pytest.mark.parametrize(
     "spelling, name",
     [("GradCAM++", "gradcam++"), ("Grad-CAM", "gradcam"), ("HiResCAM", "hirescam"), ("X_GradCAM", "xgradcam"),
-     ("Layer-CAM", "layercam"), ("AblationCAM", "ablationcam"), ("D-RISE", "drise"), ("EigenGrad-CAM", "eigengradcam")],
+     ("Layer-CAM", "layercam"), ("AblationCAM", "ablationcam"), ("D-RISE", "drise"), ("EigenGrad-CAM", "eigengradcam"), ("Grad CAM++", "gradcam++")],
 )
 def test_spellings_fold_onto_registry_names(spelling, name):
     assert parse_method(spelling) == name

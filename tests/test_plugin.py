@@ -167,6 +167,15 @@ def test_model_that_cannot_load_fails_each_test_with_a_clear_message(pytester, t
     assert html.count('class="case error"') == 2 and "does not exist" in html
 
 
+def test_weights_option_with_a_zoo_checkpoint_says_it_does_not_apply(pytester, tmp_path):
+    from pytest_camaudit.zoo.model import shipped_checkpoint
+
+    pytester.makepyfile("def test_a(camaudit):\n    pass\n")
+    result = pytester.runpytest(f"--camaudit-model={shipped_checkpoint('shapes')}", f"--camaudit-weights={tmp_path / 'w.pt'}")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*--camaudit-weights does not apply to --camaudit-model=*shapes.pt*drop --camaudit-weights*"])
+
+
 def test_conftest_can_plug_in_its_own_model(pytester):
     pytester.makeconftest(
         """
