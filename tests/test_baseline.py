@@ -71,13 +71,11 @@ def test_update_writes_safe_files_and_the_same_model_matches_them(data, shapes_d
 
 def test_a_model_that_stops_detecting_fails_the_recall_gate(data):
     data.runpytest("--camaudit-baseline=base", "--camaudit-update-baseline").assert_outcomes(passed=3)
-    data.makeconftest(CANDIDATE.replace("{scope}", "heads"))  # same backbone: same EigenCAM maps, no detections
+    data.makeconftest(CANDIDATE.replace("{scope}", "heads"))  # same backbone, no detections
     result = data.runpytest("--camaudit-baseline=base")
     result.assert_outcomes(failed=3)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    out = result.stdout.str()
-    assert "expected the map to keep rank correlation" not in out  # the maps did not change …
-    result.stdout.fnmatch_lines_random([  # … the recall did
+    result.stdout.fnmatch_lines_random([  # the per-class recall gate says what happened
         "FAILED gate: expected circle recall to drop by at most 5% from the baseline's 100%, got 0% (drop 100%, * -> 0 of *)",
         "FAILED gate: expected square recall to drop by at most 5% from the baseline's 100%, got 0% (drop 100%, * -> 0 of *)",
     ])

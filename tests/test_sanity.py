@@ -40,8 +40,7 @@ def scene(camaudit):
 @pytest.mark.parametrize("method", ["eigencam", "eigengradcam"])
 def test_weights_all(scene, method):
     case, circle, _ = scene
-    rho = case.assert_cam_changes_with_weights(circle, scope="all", method=method)
-    print("RHO", method, rho)
+    case.assert_cam_changes_with_weights(circle, scope="all", method=method)
 
 @pytest.mark.parametrize("method", ["eigencam", "eigengradcam"])
 def test_weights_heads(scene, method):
@@ -77,8 +76,8 @@ def test_sanity_assertions_catch_maps_that_ignore_the_model_or_the_target(pytest
         "test_label_without_detection": "FAILED",
     }, result.stdout.str()
     out = result.stdout.str()
-    assert ("AssertionError: expected the eigencam map to change when the model's weights (heads) are randomised "
-            "(rank correlation <= 0.50), got 1.000: the map explains the image, not the model") in out
+    result.stdout.fnmatch_lines(["*AssertionError: expected the eigencam map to change when the model's weights (heads) are "
+                                 "randomised (|rank correlation| <= 0.50), got *: the map explains the image, not the model"])
     assert ("AssertionError: expected the eigencam map to change when the explained target changes from circle 1.000 at "
             "[37, 4, 68, 36] to square 1.000 at [94, 74, 142, 122] (rank correlation <= 0.90), got 1.000: the method ignores "
             "its target (it is class-agnostic: one map per image)") in out
