@@ -263,8 +263,9 @@ def assert_survives_without_context(
     The image is re-run with all pixels outside the box (grown by ``margin`` × its width and
     height on each side) set to the detector's neutral colour (its normalisation mean); the
     detection's score there is the best same-label detection at IoU ≥ 0.5 with its box (0 when
-    none). The score may drop by at most ``max_drop``. The first such check on an image re-runs
-    every detection matched so far in one batched forward.
+    none). The score may drop by at most ``max_drop``. Each checked box costs one extra forward
+    (one image at a time, so the score does not depend on which boxes were checked together);
+    results are cached per detection and margin.
 
     Returns:
         The :class:`~pytest_camaudit.engine.ContextResult`.

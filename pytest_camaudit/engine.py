@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from torchvision.ops import box_iou
 
 from .alignment import Geometry, common_grid, grid_to_image, levels_on_grid
 from .cams import CamMap
+from .context import ContextResult, best_match_score, rescore_without_context
 from .detector import Detector
 from .errors import DetectorRuntimeError
 from .images import LoadedImage
@@ -53,30 +53,6 @@ class Detection:
     def describe(self) -> str:
         x1, y1, x2, y2 = self.box
         return f"{self.label_name} {self.score:.3f} at [{x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}]"
-
-
-@dataclass(frozen=True)
-class ContextResult:
-    """A detection re-scored on the image with everything outside its box (+ margin) filled.
-
-    Attributes:
-        detection: the detection checked.
-        score_with: its score on the full image.
-        score_without: the best score of a same-label detection at IoU ≥ 0.5 with its box on the
-            filled image (0 when none).
-        kept: ``(x1, y1, x2, y2)`` integer pixel region kept (box plus margin, clipped).
-        image: ``uint8 [H, W, 3]`` the filled image the detector saw.
-    """
-
-    detection: Detection
-    score_with: float
-    score_without: float
-    kept: tuple[int, int, int, int]
-    image: np.ndarray
-
-    @property
-    def drop(self) -> float:
-        return self.score_with - self.score_without
 
 
 def _to_tensor(pixels: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -364,45 +340,9 @@ class CamEngine:
         return np.array([128, 128, 128], dtype=np.uint8)
 
     def without_context(self, analysis: ImageAnalysis, detections: Sequence[Detection], margin: float = 0.05) -> list[ContextResult]:
-        """Re-score ``detections`` with everything outside each box (± ``margin`` × box size) filled.
-
-        One batched forward for all boxes of the image.
-        """
-        if not detections:
-            return []
-        pixels = analysis.image.pixels
-        h, w = pixels.shape[:2]
-        fill = self.fill_colour()
-        masked, kept = [], []
-        for d in detections:
-            x1, y1, x2, y2 = d.box
-            mx, my = margin * (x2 - x1), margin * (y2 - y1)
-            k = (
-                max(0, int(np.floor(x1 - mx))),
-                max(0, int(np.floor(y1 - my))),
-                min(w, int(np.ceil(x2 + mx))),
-                min(h, int(np.ceil(y2 + my))),
-            )
-            img = np.empty_like(pixels)
-            img[...] = fill
-            img[k[1] : k[3], k[0] : k[2]] = pixels[k[1] : k[3], k[0] : k[2]]
-            masked.append(img)
-            kept.append(k)
-        results = []
-        for d, k, img, dets in zip(detections, kept, masked, self.detect(masked)):
-            results.append(ContextResult(d, d.score, best_match_score(dets, d), k, img))
-        return results
+        """Re-score ``detections`` with everything outside each box filled (see :mod:`pytest_camaudit.context`)."""
+        return rescore_without_context(self, analysis, detections, margin)
 
     def clear(self) -> None:
         """Forget every cached analysis (frees activations and graphs)."""
         self._cache.clear()
-
-
-def best_match_score(detections: Sequence[Detection], target: Detection, iou_threshold: float = 0.5) -> float:
-    """Highest score among ``detections`` with ``target``'s label and IoU ≥ threshold with its box."""
-    same = [d for d in detections if d.label == target.label]
-    if not same:
-        return 0.0
-    iou = box_iou(torch.tensor([d.box for d in same]), torch.tensor([target.box]))[:, 0]
-    scores = [d.score for d, i in zip(same, iou.tolist()) if i >= iou_threshold]
-    return max(scores, default=0.0)

@@ -1,4 +1,4 @@
-"""The HTML audit report: one self-contained file (inline CSS, embedded PNGs, no scripts)."""
+"""The HTML audit report: `report.html` plus its side files in `report_files/` (CSS, thumbnails, full-size figures; no scripts)."""
 
 from .html import render_report, write_report
 
