@@ -73,3 +73,27 @@ def test_gram_path_matches_exact_svd_for_a_thin_matrix():
         a[:, 0] *= 6  # a clear top direction
         exact = torch.linalg.svd(a, full_matrices=False).Vh[0]
         assert abs(float(exact @ top_right_singular_vector(a))) > 0.9999
+
+
+def test_pooled_direction_on_a_wide_r50_grid_gives_the_exact_map():
+    """1280 channels × 100×136 cells: the direction comes from the grid pooled to ≤ 1024 cells."""
+    import cv2
+    import torchvision
+
+    from pytest_camaudit.cams import MAX_PCA_POSITIONS
+    from pytest_camaudit.detector import Detector
+    from pytest_camaudit.engine import CamEngine
+    from pytest_camaudit.images import load_image
+    from pytest_camaudit.zoo.world import make_layout, render
+
+    torch.manual_seed(0)
+    model = torchvision.models.detection.fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None).eval()
+    image = cv2.resize(render(make_layout(7)), (640, 480))
+    a = CamEngine(Detector.wrap(model, None, name="r50", device="cpu"), "eigencam").analyze(load_image(image)).stack().abs()
+    c, h, w = a.shape
+    assert c > MAX_PCA_POSITIONS and h * w > MAX_PCA_POSITIONS  # the pooled path
+    fast, degenerate = principal_projection(a, a.mean(0))
+    centred = (a.reshape(c, -1) - a.reshape(c, -1).mean(1, keepdim=True)).T.double()
+    exact = centred @ torch.linalg.svd(centred, full_matrices=False).Vh[0]
+    assert not degenerate
+    assert abs(np.corrcoef(fast.ravel().numpy(), exact.float().numpy())[0, 1]) > 0.999
