@@ -10,6 +10,24 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
+UPPER_BOUNDS: dict[str, frozenset[str]] = {
+    "context": frozenset({"drop"}),
+    "pointing_game": frozenset({"distance"}),
+    "odi": frozenset({"odi"}),
+    "forbidden_mass": frozenset({"mass"}),
+    "deletion_auc": frozenset({"auc"}),
+    "baseline": frozenset({"mass_drop"}),
+    "sanity_weights": frozenset({"rank_correlation"}),
+    "sanity_target": frozenset({"rank_correlation"}),
+}
+"""Per check kind, the thresholds that are maxima (every other threshold is a minimum)."""
+
+
+def bound(kind: str, key: str) -> str:
+    """``'≤'`` when threshold ``key`` of check ``kind`` is a maximum, else ``'≥'``."""
+    return "≤" if key in UPPER_BOUNDS.get(kind, frozenset()) else "≥"
+
+
 @dataclass
 class CheckRecord:
     """One assertion's verdict.

@@ -112,6 +112,16 @@ def test_report_has_exactly_the_failing_cases_with_figures(suite):
     assert "expected triangle with score &gt;= 0.50" in html  # the message, escaped
     assert "Without context" in html and "CAM: eigencam" in html
     assert "3 failing cases" in html or ">3</b>failing" in html
+    assert "drop ≤ " in html and "drop ≥ " not in html  # a maximum reads as one
+    assert "score ≥ " in html
+
+
+def test_threshold_directions_follow_the_check():
+    from pytest_camaudit.records import bound
+
+    assert [bound("context", "drop"), bound("baseline", "mass_drop"), bound("forbidden_mass", "mass"),
+            bound("odi", "odi"), bound("deletion_auc", "auc"), bound("pointing_game", "distance")] == ["≤"] * 6
+    assert [bound("cam_mass", "mass"), bound("baseline", "rank"), bound("insertion_auc", "auc"), bound("detected", "score")] == ["≥"] * 4
 
 
 def test_report_all_adds_passing_cases(suite):

@@ -22,7 +22,7 @@ from typing import Any
 
 import jinja2
 
-from ..records import CaseRecord, FigureRecord
+from ..records import CaseRecord, FigureRecord, bound
 from .files import assets_dir, atomic_write, prune_side_files, side_file_name, write_side_files
 
 _ENV = jinja2.Environment(
@@ -171,7 +171,7 @@ def render_report(cases: Sequence[CaseRecord], summary: Mapping[str, Any], folde
     css = _ENV.get_template("report.css.j2").render(facets=facets)
     stylesheet = b.add("report", css.encode("utf-8"), "css")
     html = _ENV.get_template("report.html.j2").render(
-        cards=cards, summary=summary, fmt=_fmt, facets=facets, stylesheet=stylesheet, total=len(cases), folder=folder
+        cards=cards, summary=summary, fmt=_fmt, bound=bound, facets=facets, stylesheet=stylesheet, total=len(cases), folder=folder
     )
     return RenderedReport(html, folder, b.files)
 
