@@ -49,8 +49,13 @@ def load_objects(annotations: Path = DATA / "annotations.json") -> list[Expected
 OBJECTS = load_objects()
 
 
-@pytest.fixture(scope="module", params=OBJECTS, ids=[o.id for o in OBJECTS])
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param(o, marks=pytest.mark.xdist_group(o.image.name)) for o in OBJECTS],
+    ids=[o.id for o in OBJECTS],
+)
 def expected(request: pytest.FixtureRequest) -> ExpectedObject:
     """Each annotated object in turn; module scope groups the tests of one object together,
-    so the detector's single forward per image is reused by the cache."""
+    so the detector's single forward per image is reused by the cache. Under pytest-xdist,
+    ``-n 2 --dist loadgroup`` keeps every test of one image on one worker for the same reason."""
     return request.param

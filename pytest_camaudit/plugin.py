@@ -27,6 +27,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "camaudit: an audit test of pytest-camaudit (set automatically on tests using its fixtures)")
+    # pytest-xdist's own marker, registered here too so that suites grouping an image's tests for
+    # `-n N --dist loadgroup` still run under --strict-markers where xdist is not installed
+    config.addinivalue_line("markers", "xdist_group(name): run tests of the same group on one pytest-xdist worker (--dist loadgroup)")
     settings = resolve_settings(config)
     config.stash[SETTINGS] = settings
     config.stash[COLLECTOR] = RunCollector(settings)

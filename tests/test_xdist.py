@@ -74,3 +74,15 @@ def test_two_workers_report_every_case_exactly_once_with_totals_of_all_workers(s
     # metrics reach JUnit from the workers too
     props = [p.get("name") for p in ET.parse(suite.path / "run2" / "j.xml").getroot().iter("property")]
     assert sum(n.endswith(".cam_mass.mass") for n in props) == 6 and sum(n.endswith(".verdict") for n in props) == 15
+
+
+def test_each_worker_gets_its_share_of_the_cores(pytester, monkeypatch):
+    """torch's default (one thread per core in every worker) oversubscribes the CPU under -n 2."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    pytester.makeini("[pytest]\ncamaudit_device = cpu\n")
+    pytester.makepyfile(
+        "import os, torch\n"
+        "def test_threads(camaudit_cam_engine):\n"
+        "    assert torch.get_num_threads() == max(1, len(os.sched_getaffinity(0)) // 2)\n"
+    )
+    pytester.runpytest("-p", "no:cacheprovider", "-n", "2").assert_outcomes(passed=1)
