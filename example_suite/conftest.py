@@ -9,11 +9,12 @@ this set cannot tell a model that sees triangles from one that sees tags.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from pytest_camaudit.cases import ThresholdResolver, Thresholds, load_entries
 
 DATA = Path(__file__).parent / "data"
 
@@ -33,17 +34,13 @@ class ExpectedObject:
 
 
 def load_objects(annotations: Path = DATA / "annotations.json") -> list[ExpectedObject]:
-    """Every annotated object of the COCO file (COCO ``bbox`` is ``[x, y, w, h]``)."""
-    doc = json.loads(annotations.read_text())
-    names = {c["id"]: c["name"] for c in doc["categories"]}
-    files = {im["id"]: annotations.parent / "images" / im["file_name"] for im in doc["images"]}
-    objects, counts = [], {}
-    for ann in doc["annotations"]:
-        x, y, w, h = ann["bbox"]
-        image = files[ann["image_id"]]
-        counts[image] = counts.get(image, -1) + 1
-        objects.append(ExpectedObject(image, names[ann["category_id"]], (x, y, x + w, y + h), counts[image]))
-    return objects
+    """Every annotated object of the COCO file, read with the plugin's own loader (which also
+    checks the file: missing images, unknown categories, boxes out of bounds)."""
+    entries = load_entries(annotations, None, ThresholdResolver(Thresholds()))
+    broken = [e.problem_text() for e in entries if e.problems]
+    if broken:
+        raise pytest.UsageError(f"{annotations}: " + "; ".join(broken))
+    return [ExpectedObject(Path(e.path), o.label, tuple(o.box), i) for e in entries for i, o in enumerate(e.objects)]
 
 
 OBJECTS = load_objects()

@@ -154,6 +154,13 @@ def principal_projection(x: torch.Tensor, reference: torch.Tensor) -> tuple[torc
     return proj.reshape(h, w).float(), False
 
 
+def eigencam_component(stacked: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """EigenCAM before ReLU: the first principal component of ``|A|`` (``FloatTensor[C, h, w]``, as
+    in grad-cam's ``fasterrcnn_reshape_transform``), oriented toward the mean activation."""
+    a = stacked.abs()
+    return principal_projection(a, a.mean(dim=0))
+
+
 def eigencam(stacked: torch.Tensor) -> tuple[torch.Tensor, bool]:
     """EigenCAM (Muhammad & Yeasin 2020) on stacked levels ``FloatTensor[C, h, w]``.
 
@@ -161,8 +168,7 @@ def eigencam(stacked: torch.Tensor) -> tuple[torch.Tensor, bool]:
     toward the mean activation, then ReLU. Returns ``(FloatTensor[h, w] ≥ 0, degenerate)``. For a
     detector the ``eigencam`` method orients toward the detections instead (module docstring).
     """
-    a = stacked.abs()
-    proj, degenerate = principal_projection(a, a.mean(dim=0))
+    proj, degenerate = eigencam_component(stacked)
     return proj.clamp_min(0), degenerate
 
 

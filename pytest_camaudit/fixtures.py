@@ -12,7 +12,6 @@ Heavy libraries are imported inside the fixtures, never when pytest loads the pl
 from __future__ import annotations
 
 import os
-
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 

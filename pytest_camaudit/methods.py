@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from .cams import CamMap, eigengradcam, normalise, orient_toward_boxes, principal_projection
+from .cams import CamMap, eigencam_component, eigengradcam, normalise, orient_toward_boxes
 from .options import canonical_method_name
 
 if TYPE_CHECKING:
@@ -51,8 +51,7 @@ class CamMethod:
 
 
 def _eigencam(analysis: ImageAnalysis, detection: Detection | None) -> CamMap:
-    a = analysis.stack().abs()
-    proj, degenerate = principal_projection(a, a.mean(dim=0))
+    proj, degenerate = eigencam_component(analysis.stack())
     dets = analysis.detections
     signed = orient_toward_boxes(analysis.to_image(proj), [d.box for d in dets], [d.score for d in dets])
     return CamMap(normalise(signed.clamp_min(0)), "eigencam", None, degenerate)

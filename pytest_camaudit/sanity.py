@@ -91,9 +91,10 @@ def assert_cam_changes_with_weights(
     recomputed on :func:`randomised_detector` (``scope``: ``"all"`` or ``"heads"``) and the
     absolute rank correlation of the two maps must be at most ``at_most``: a map that comes back
     inside out (strongly negative correlation) has changed its sign, not what it looks at — as
-    EigenCAM does when randomised heads move the detections its sign is oriented by. For a per-box method the randomised
-    model explains its detection of the same label that overlaps ``detection`` most (any score); if
-    it has none, the map cannot be reproduced without the trained weights and the check passes.
+    EigenCAM does when randomised heads move the detections its sign is oriented by. For a per-box
+    method the randomised model explains its detection of the same label that overlaps
+    ``detection`` most (any score); if it has none, the map cannot be reproduced without the
+    trained weights and the check passes.
 
     Returns:
         The rank correlation (``-1..1``; ``nan`` when the randomised model had no such detection).
