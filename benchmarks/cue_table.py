@@ -16,6 +16,7 @@ falls when the tag is removed (what the map *should* reveal).
 
     python benchmarks/cue_table.py                      # 12 scenes, D-RISE 1000 masks on a 32x32 grid
     python benchmarks/cue_table.py --drise-cells 16 --drise-masks 500   # coarser, cheaper D-RISE
+    python benchmarks/cue_table.py --methods eigencam,eigengradcam      # a subset
 """
 
 from __future__ import annotations
@@ -66,8 +67,10 @@ def main() -> None:
     p.add_argument("--drise-masks", type=int, default=1000)
     p.add_argument("--drise-cells", type=int, default=32, help="D-RISE mask grid (32: 5 px cells on 160 px scenes; the tag is 8 px)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--methods", default=",".join(method_names()), help="comma-separated subset (default: all)")
     p.add_argument("--twin", default="shapes-shortcut", help="the shortcut detector: shipped name or a zoo checkpoint file")
     args = p.parse_args()
+    methods = [get_method(m).name for m in args.methods.split(",")]
     torch.set_num_threads(args.threads)
     register(drise_method(masks=args.drise_masks, cells=args.drise_cells, batch_size=16, seed=0, progress=False))
 
@@ -83,9 +86,9 @@ def main() -> None:
         model, classes, meta = load_zoo_detector(source)
         engines[name] = CamEngine(Detector.wrap(model, classes, name=name, device="cpu", meta=meta), "eigencam")
 
-    ratios: dict[str, dict[str, list[float]]] = {n: {m: [] for m in method_names()} for n in engines}
+    ratios: dict[str, dict[str, list[float]]] = {n: {m: [] for m in methods} for n in engines}
     drops: dict[str, list[tuple[float, float]]] = {n: [] for n in engines}
-    seconds = {m: 0.0 for m in method_names()}
+    seconds = {m: 0.0 for m in methods}
     found = 0
     for lay in layouts:
         pixels = render_variant(lay, "shapes-shortcut")
@@ -104,7 +107,7 @@ def main() -> None:
             without = render(lay, cues_without, decals=True)
             for n, e in engines.items():
                 drops[n].append((dets[n].score, triangle_score(e, without, obj.box)))
-                for m in method_names():
+                for m in methods:
                     t0 = time.perf_counter()
                     cam = analyses[n].cam(m, dets[n] if get_method(m).per_box else None)
                     seconds[m] += time.perf_counter() - t0
@@ -118,7 +121,7 @@ def main() -> None:
     print()
     print("| method | cue mass / chance: shortcut twin | clean model | twin maps above chance | s per map |")
     print("|---|---:|---:|---:|---:|")
-    for m in method_names():
+    for m in methods:
         t, c = np.array(ratios["shapes-shortcut"][m]), np.array(ratios["shapes"][m])
         print(f"| {m} | {np.nanmean(t):.2f} | {np.nanmean(c):.2f} | {np.mean(t > 1):.0%} | {seconds[m] / max(1, 2 * found):.2f} |")
 

@@ -15,6 +15,7 @@ Coordinates: pixel ``i`` has its centre at ``i + 0.5``; feature cell ``j`` of st
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -66,6 +67,17 @@ def _axis_coords(n_out: int, scale: float, stride: float, cells: int, device: to
     return cell / cells * 2.0 - 1.0
 
 
+@functools.lru_cache(maxsize=256)
+def _sampling_grid(
+    out_h: int, out_w: int, scale_y: float, scale_x: float, sy: float, sx: float, h: int, w: int, device: torch.device
+) -> torch.Tensor:
+    """``[1, out_h, out_w, 2]`` (x, y) grid_sample coordinates; cached, since one image's levels,
+    and every image of one size, ask for the same few (read only: never modify the result)."""
+    gy = _axis_coords(out_h, scale_y, sy, h, device)
+    gx = _axis_coords(out_w, scale_x, sx, w, device)
+    return torch.stack(torch.meshgrid(gx, gy, indexing="xy"), dim=-1)[None]
+
+
 def sample_level(
     level: torch.Tensor,
     geometry: Geometry,
@@ -102,9 +114,7 @@ def sample_level(
         scale_y, scale_x = hp / out_h, wp / out_w
     else:
         raise ValueError(f"`space` must be 'original' or 'padded', got {space!r}")
-    gy = _axis_coords(out_h, scale_y, sy, h, x.device)
-    gx = _axis_coords(out_w, scale_x, sx, w, x.device)
-    grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), dim=-1)[None]  # [1, H, W, 2] as (x, y)
+    grid = _sampling_grid(out_h, out_w, scale_y, scale_x, sy, sx, h, w, x.device)
     out = F.grid_sample(x[None].float(), grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
     return out[0] if squeeze else out
 

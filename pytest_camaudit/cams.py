@@ -2,8 +2,13 @@
 
 Maps are computed on a *common grid*: every feature level of one image brought onto the same
 padded-canvas grid (see :func:`pytest_camaudit.alignment.levels_on_grid`) and stacked along
-channels — the role grad-cam's ``fasterrcnn_reshape_transform`` plays, but on the finest grid the
-budget allows instead of the coarsest (``'pool'``) one.
+channels — the role grad-cam's ``fasterrcnn_reshape_transform`` plays (``|A|`` first, then the
+resample, as there), but on the finest grid the budget allows instead of the coarsest (``'pool'``)
+one. The stack is never built at full size for the principal component
+(:func:`level_principal_component`): each level is projected at its own resolution and only the
+one-channel results are resampled, and where the grid is large the direction is estimated on a
+coarser level grid (:data:`MAX_PCA_POSITIONS`). On the ``shapes`` detector this takes the EigenCAM
+from 4.0 ms to about 1 ms per image (``benchmarks/bench_overhead.py``), at r ≥ 0.999 to the exact map.
 
 Two things are done differently from grad-cam, on purpose:
 
@@ -13,9 +18,9 @@ Two things are done differently from grad-cam, on purpose:
   detections (each box weighted by its score, :func:`orient_toward_boxes`) and, for an image with
   none, the mean absolute activation; for EigenGradCAM, the channel sum of
   ``gradient × activation``. The mean activation alone is not enough: on the shipped ``shapes``
-  detector the cluttered background is more active than the objects, and a mean-oriented EigenCAM
-  put 0–1 % of its mass in the ground-truth boxes of 12 held-out scenes where the box-oriented one
-  puts 3.1× the boxes' share of the image on average (40 scenes, every one above chance). The sign
+  detector the cluttered background is more active than the objects: over 40 held-out scenes a
+  mean-oriented EigenCAM puts 0.02× the boxes' share of the image in the ground-truth boxes, the
+  box-oriented one 2.9×, above chance in every scene (``benchmarks/eigencam_sign.py``). The sign
   is the only thing the detections choose; the shape of the map is the activations' own.
 * **Degenerate input.** On constant activations the centred matrix is zero and grad-cam's SVD
   returns an arbitrary direction, then min-max scaling blows numerical noise up to a full-range
@@ -26,10 +31,14 @@ Two things are done differently from grad-cam, on purpose:
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from .alignment import Geometry, common_grid, levels_on_grid
 
 _DEGENERATE_RTOL = 1e-6
 
@@ -52,22 +61,27 @@ class CamMap:
 
 
 def _top_eigenvector(gram: torch.Tensor, iterations: int = 500, tol: float = 1e-13) -> torch.Tensor:
-    """Top eigenvector of a small symmetric PSD matrix (``float64 [k, k]``), deterministically:
-    power iteration from the column of largest norm (a few hundred microseconds where the top
-    eigenvalue stands out, as it does for activations), :func:`torch.linalg.eigh` when it has not
+    """Top eigenvector of a small symmetric PSD matrix (``[k, k]``, returned as float64 on its
+    device), deterministically: power iteration in NumPy float64 from the column of largest norm
+    (tens of microseconds where the top eigenvalue stands out, as it does for activations; NumPy
+    because each step is a few microsecond-sized operations), ``numpy.linalg.eigh`` when it has not
     converged after ``iterations`` steps (no clear gap)."""
-    v = gram[:, int(torch.argmax(gram.diagonal()))].clone()
-    norm = float(v.norm())
-    if norm == 0.0:
-        return torch.linalg.eigh(gram).eigenvectors[:, -1]
-    v /= norm
-    for _ in range(iterations):
-        w = gram @ v
-        w /= w.norm()
-        if float(1.0 - abs(w @ v)) < tol:
-            return w
-        v = w
-    return torch.linalg.eigh(gram).eigenvectors[:, -1]
+    g = gram.detach().double().cpu().numpy()
+    v = g[:, int(np.argmax(np.diagonal(g)))].copy()
+    norm = float(np.linalg.norm(v))
+    top = None
+    if norm > 0.0:
+        v /= norm
+        for _ in range(iterations):
+            w = g @ v
+            w /= np.linalg.norm(w)
+            if 1.0 - abs(float(w @ v)) < tol:
+                top = w
+                break
+            v = w
+    if top is None:
+        top = np.linalg.eigh(g)[1][:, -1]
+    return torch.from_numpy(np.ascontiguousarray(top)).to(gram.device)
 
 
 def top_right_singular_vector(a: torch.Tensor, iterations: int = 40, tol: float = 1e-12) -> torch.Tensor:
@@ -81,8 +95,8 @@ def top_right_singular_vector(a: torch.Tensor, iterations: int = 40, tol: float 
     n, c = a.shape
     if min(n, c) <= 1024:
         if c <= n:
-            return _top_eigenvector((a.T @ a).double()).to(a.dtype)
-        u = _top_eigenvector((a @ a.T).double()).to(a.dtype)
+            return _top_eigenvector(a.T @ a).to(a.dtype)
+        u = _top_eigenvector(a @ a.T).to(a.dtype)
         v = a.T @ u
         return v / v.norm()
     gen = torch.Generator(device="cpu").manual_seed(0)
@@ -99,66 +113,95 @@ def top_right_singular_vector(a: torch.Tensor, iterations: int = 40, tol: float 
     return top
 
 
-MAX_PCA_POSITIONS = 1024
-"""When both the channel count and the grid exceed this, the principal direction is estimated on
-the grid average-pooled to at most this many cells (every cell is still projected on it)."""
+MAX_PCA_POSITIONS = 256
+"""Where the map's grid has more cells than this, the EigenCAM direction is estimated on the finest
+feature-level grid with at most this many cells (every cell of the map's grid is still projected on
+it): a 10×10 grid for the ``shapes`` detector's 40×40 map, 13×17 for an R50-FPN's 100×136 one."""
+
+MIN_PCA_POSITIONS = 16
+"""A direction grid with fewer cells than this says too little: the map's own grid is used."""
 
 
-def principal_direction(x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
-    """First principal direction (``[C]``) of the positions of ``x`` (``FloatTensor[C, h, w]``)
-    around their ``mean`` (``[C]``).
-
-    Exact (small Gram matrix) when ``C`` or ``h·w`` is at most :data:`MAX_PCA_POSITIONS`. Beyond
-    both — an R50-FPN's 1280 stacked channels on a 100×136 grid — the Gram matrix would cost
-    ``h·w·C²`` (22 G multiply-adds, ~0.4 s on 2 CPU cores), so the direction is taken from the
-    grid average-pooled to ≤ 1024 cells, a few milliseconds; ``tests/test_cams.py`` checks that
-    the resulting map agrees with the exact one on a random-weight R50 at 480×640.
-    """
-    c, h, w = x.shape
-    if c <= MAX_PCA_POSITIONS or h * w <= MAX_PCA_POSITIONS:
-        return top_right_singular_vector((x.reshape(c, h * w) - mean[:, None]).T)
-    k = 2
-    while -(-h // k) * -(-w // k) > MAX_PCA_POSITIONS:
-        k += 1
-    pooled = torch.nn.functional.avg_pool2d(x[None], k, ceil_mode=True)[0].reshape(c, -1).T
-    return top_right_singular_vector(pooled - pooled.mean(dim=0, keepdim=True))
+def direction_grid(levels: Mapping[str, torch.Tensor], geometry: Geometry, grid: tuple[int, int], max_positions: int | None) -> tuple[int, int]:
+    """The grid the principal direction is estimated on: ``grid`` itself when it has at most
+    ``max_positions`` cells (or ``max_positions`` is None), else the finest level grid within the
+    budget, unless that has fewer than :data:`MIN_PCA_POSITIONS` cells."""
+    cells = grid[0] * grid[1]
+    if max_positions is None or cells <= max_positions:
+        return grid
+    coarse = common_grid(levels, geometry, max_positions)
+    n = coarse[0] * coarse[1]
+    return coarse if MIN_PCA_POSITIONS <= n < cells else grid
 
 
-def principal_projection(x: torch.Tensor, reference: torch.Tensor) -> tuple[torch.Tensor, bool]:
-    """Project each position of ``x`` on its first principal component, oriented by ``reference``.
+def _centred_stack(levels: Mapping[str, torch.Tensor], geometry: Geometry, grid: tuple[int, int]) -> tuple[torch.Tensor, float, float]:
+    """The levels stacked on ``grid`` and centred per channel (``[ΣC, h·w]``), with the largest
+    magnitude of the stack and the largest deviation from a channel's mean (NaN when not finite)."""
+    stack = levels_on_grid(levels, geometry, grid)
+    flat = stack.reshape(stack.shape[0], -1)
+    centred = flat - flat.mean(dim=1, keepdim=True)
+    scale, spread = torch.stack([flat.abs().max(), centred.abs().max()]).tolist()
+    return centred, scale, spread
+
+
+def level_principal_component(
+    levels: Mapping[str, torch.Tensor],
+    geometry: Geometry,
+    grid: tuple[int, int],
+    max_positions: int | None = MAX_PCA_POSITIONS,
+) -> tuple[torch.Tensor, bool]:
+    """First principal component of ``levels`` stacked on ``grid``, computed without stacking them there.
+
+    The stack on a grid is linear in each level (area averages and bilinear samples), so the
+    projection of the stack on a direction ``v`` is the sum over levels of ``v_l · level``
+    (one channel each, at native resolution) brought onto the grid: five one-channel resamples
+    instead of resampling every channel. The direction itself comes from the levels stacked on
+    :func:`direction_grid` (exact when that is ``grid``; ``max_positions=None`` forces it; when the
+    coarse stack is constant the direction is looked for on ``grid`` itself).
 
     Args:
-        x: ``FloatTensor[C, h, w]``.
-        reference: ``FloatTensor[h, w]``; the projection is flipped to correlate positively with it.
+        levels: name → ``FloatTensor[C_l, h_l, w_l]`` of one image.
+        geometry: the image's geometry.
+        grid: ``(h, w)`` of the map's common grid.
+        max_positions: cell budget of the direction grid, see :data:`MAX_PCA_POSITIONS`.
 
     Returns:
-        ``(FloatTensor[h, w], degenerate)``; ``degenerate`` when ``x`` is constant over positions
-        (every channel's range is below 1e-6 of the largest magnitude) or not finite.
+        ``(FloatTensor[h, w], degenerate)``: the centred projection, oriented to correlate
+        positively with the channel sum of the stack. ``degenerate`` (and all zeros) when the stack
+        is not finite, or constant over positions — no channel deviates from its mean by more than
+        ``1e-6`` of the stack's largest magnitude — or its projection has no such range on ``grid``.
     """
-    c, h, w = x.shape
-    x = x.float()
-    flat = x.reshape(c, h * w)
-    if flat.numel() == 0:
-        return torch.zeros(h, w, dtype=torch.float32, device=x.device), True
-    lo, hi = torch.aminmax(flat, dim=1)  # one pass; NaN and inf propagate into scale
-    scale = max(float(lo.abs().max()), float(hi.abs().max()))
-    if not math.isfinite(scale) or scale == 0.0 or float((hi - lo).max()) <= _DEGENERATE_RTOL * scale:
-        return torch.zeros(h, w, dtype=torch.float32, device=x.device), True
-    mean = flat.mean(dim=1)
-    v = principal_direction(x, mean)
-    proj = ((v[None, :] @ flat)[0] - v @ mean).double()
-    ref = reference.reshape(-1).double()
-    ref = ref - ref.mean()
-    if float(proj @ ref) < 0:
-        proj = -proj
-    return proj.reshape(h, w).float(), False
+    levels = OrderedDict((k, v.float()) for k, v in levels.items())
+    zeros = torch.zeros(grid, dtype=torch.float32, device=next(iter(levels.values())).device)
+    coarse_grid = direction_grid(levels, geometry, grid, max_positions)
+    centred, scale, spread = _centred_stack(levels, geometry, coarse_grid)
+    if spread <= _DEGENERATE_RTOL * scale and coarse_grid != grid:  # no variation at this scale: look closer
+        centred, scale, spread = _centred_stack(levels, geometry, grid)
+    if not (math.isfinite(scale) and math.isfinite(spread)) or scale == 0.0 or spread <= _DEGENERATE_RTOL * scale:
+        return zeros, True
+    v = top_right_singular_vector(centred.T)
+    weights = torch.stack([v, torch.ones_like(v)])  # [2, ΣC]: the direction, and a channel sum
+    per_level: OrderedDict[str, torch.Tensor] = OrderedDict()
+    offset = 0
+    for name, t in levels.items():
+        c = t.shape[0]
+        per_level[name] = (weights[:, offset : offset + c] @ t.reshape(c, -1)).reshape(2, *t.shape[1:])
+        offset += c
+    both = levels_on_grid(per_level, geometry, grid)  # [2 L, h, w]: projection, channel sum per level
+    proj = both[0::2].sum(dim=0)
+    proj -= proj.mean()
+    ref = both[1::2].sum(dim=0)
+    width, correlation = torch.stack([proj.max() - proj.min(), (proj * (ref - ref.mean())).sum()]).tolist()
+    if not math.isfinite(width) or width <= _DEGENERATE_RTOL * scale:
+        return zeros, True  # not finite, or it varies only at a scale the grid averages out
+    return (-proj if correlation < 0 else proj), False
 
 
-def eigencam_component(stacked: torch.Tensor) -> tuple[torch.Tensor, bool]:
-    """EigenCAM before ReLU: the first principal component of ``|A|`` (``FloatTensor[C, h, w]``, as
-    in grad-cam's ``fasterrcnn_reshape_transform``), oriented toward the mean activation."""
-    a = stacked.abs()
-    return principal_projection(a, a.mean(dim=0))
+def principal_projection(x: torch.Tensor, max_positions: int | None = None) -> tuple[torch.Tensor, bool]:
+    """:func:`level_principal_component` of one stacked ``FloatTensor[C, h, w]`` on its own grid
+    (exact direction by default): ``(FloatTensor[h, w], degenerate)``."""
+    h, w = x.shape[-2:]
+    return level_principal_component({"stack": x}, Geometry.identity(h, w), (h, w), max_positions)
 
 
 def eigencam(stacked: torch.Tensor) -> tuple[torch.Tensor, bool]:
@@ -166,20 +209,20 @@ def eigencam(stacked: torch.Tensor) -> tuple[torch.Tensor, bool]:
 
     ``|A|`` as in grad-cam's ``fasterrcnn_reshape_transform``, first principal component oriented
     toward the mean activation, then ReLU. Returns ``(FloatTensor[h, w] ≥ 0, degenerate)``. For a
-    detector the ``eigencam`` method orients toward the detections instead (module docstring).
+    detector the ``eigencam`` method works on the levels and orients toward the detections instead
+    (module docstring).
     """
-    proj, degenerate = eigencam_component(stacked)
+    proj, degenerate = principal_projection(stacked.abs())
     return proj.clamp_min(0), degenerate
 
 
 def eigengradcam(ga: torch.Tensor) -> tuple[torch.Tensor, bool]:
     """EigenGradCAM: first principal component of ``gradient × activation`` (``FloatTensor[C, h, w]``).
 
-    The product is formed per level at native resolution before levels meet on the common grid.
     Oriented toward ``Σ_c gradient × activation`` (positive = raises the explained score), then
     ReLU. All-zero gradients (the box did not draw on these levels) are degenerate.
     """
-    proj, degenerate = principal_projection(ga, ga.sum(dim=0))
+    proj, degenerate = principal_projection(ga)
     return proj.clamp_min(0), degenerate
 
 
@@ -191,18 +234,24 @@ def orient_toward_boxes(signed: torch.Tensor, boxes: list[tuple[float, float, fl
     if not boxes:
         return signed
     h, w = signed.shape
-    ref = torch.zeros(h, w, dtype=torch.float64, device=signed.device)
+    values = signed.detach().cpu().numpy().astype(np.float64)
+    # Σ signed · (ref − mean ref) for ref = Σ weight · box: box sums less the mean's share
+    inside, covered = 0.0, 0.0
     for (x1, y1, x2, y2), weight in zip(boxes, weights):
-        c0, c1 = max(0, int(np.floor(x1))), min(w, int(np.ceil(x2)))
-        r0, r1 = max(0, int(np.floor(y1))), min(h, int(np.ceil(y2)))
-        ref[r0:r1, c0:c1] += float(weight)
-    ref -= ref.mean()
-    return -signed if float((signed.double() * ref).sum()) < 0 else signed
+        c0, r0 = min(w, max(0, int(np.floor(x1)))), min(h, max(0, int(np.floor(y1))))
+        c1, r1 = max(c0, min(w, int(np.ceil(x2)))), max(r0, min(h, int(np.ceil(y2))))
+        inside += weight * float(values[r0:r1, c0:c1].sum())
+        covered += weight * (r1 - r0) * (c1 - c0)
+    correlation = inside - covered / (h * w) * float(values.sum())
+    return -signed if correlation < 0 else signed
 
 
 def normalise(cam: torch.Tensor) -> np.ndarray:
-    """``[H, W]`` non-negative map → ``float32`` numpy scaled to max 1 (zeros stay zeros)."""
-    cam = torch.nan_to_num(cam.float(), nan=0.0, posinf=0.0, neginf=0.0).clamp_min(0)
-    top = float(cam.max()) if cam.numel() else 0.0
-    out = (cam / top) if top > 0 else torch.zeros_like(cam)
-    return out.detach().cpu().numpy().astype(np.float32)
+    """``[H, W]`` map → ``float32`` numpy, negatives and non-finite values zeroed, scaled to max 1
+    (all zeros stay zeros)."""
+    values = np.nan_to_num(cam.detach().float().cpu().numpy(), nan=0.0, posinf=0.0, neginf=0.0)  # a copy
+    np.maximum(values, 0.0, out=values)
+    top = float(values.max()) if values.size else 0.0
+    if top > 0:
+        values /= top
+    return values.astype(np.float32, copy=False)
