@@ -122,7 +122,9 @@ MIN_PCA_POSITIONS = 16
 """A direction grid with fewer cells than this says too little: the map's own grid is used."""
 
 
-def direction_grid(levels: Mapping[str, torch.Tensor], geometry: Geometry, grid: tuple[int, int], max_positions: int | None) -> tuple[int, int]:
+def direction_grid(
+    levels: Mapping[str, torch.Tensor], geometry: Geometry, grid: tuple[int, int], max_positions: int | None
+) -> tuple[int, int]:
     """The grid the principal direction is estimated on: ``grid`` itself when it has at most
     ``max_positions`` cells (or ``max_positions`` is None), else the finest level grid within the
     budget, unless that has fewer than :data:`MIN_PCA_POSITIONS` cells."""
@@ -134,7 +136,9 @@ def direction_grid(levels: Mapping[str, torch.Tensor], geometry: Geometry, grid:
     return coarse if MIN_PCA_POSITIONS <= n < cells else grid
 
 
-def _centred_stack(levels: Mapping[str, torch.Tensor], geometry: Geometry, grid: tuple[int, int]) -> tuple[torch.Tensor, float, float]:
+def _centred_stack(
+    levels: Mapping[str, torch.Tensor], geometry: Geometry, grid: tuple[int, int]
+) -> tuple[torch.Tensor, float, float]:
     """The levels stacked on ``grid`` and centred per channel (``[ΣC, h·w]``), with the largest
     magnitude of the stack and the largest deviation from a channel's mean (NaN when not finite)."""
     stack = levels_on_grid(levels, geometry, grid)
