@@ -142,8 +142,10 @@ def _centred_stack(
     """The levels stacked on ``grid`` and centred per channel (``[ΣC, h·w]``), with the largest
     magnitude of the stack and the largest deviation from a channel's mean (NaN when not finite)."""
     stack = levels_on_grid(levels, geometry, grid)
-    flat = stack.reshape(stack.shape[0], -1)
+    flat = stack.reshape(stack.shape[0], grid[0] * grid[1])
     centred = flat - flat.mean(dim=1, keepdim=True)
+    if flat.numel() == 0:
+        return centred, 0.0, 0.0  # no channels or no cells: nothing to explain
     scale, spread = torch.stack([flat.abs().max(), centred.abs().max()]).tolist()
     return centred, scale, spread
 

@@ -52,6 +52,12 @@ def test_eigengradcam_orients_toward_positive_contribution():
     assert float(cam[15, 4]) == 0.0  # the negatively contributing blob is clipped
 
 
+def test_no_channels_or_no_cells_are_degenerate():
+    for empty in (torch.zeros(0, 4, 5), torch.zeros(3, 0, 0)):
+        cam, degenerate = eigencam(empty)
+        assert degenerate and cam.shape == empty.shape[1:] and float(cam.sum()) == 0.0
+
+
 def test_zero_gradients_are_degenerate():
     cam, degenerate = eigengradcam(torch.zeros(4, 5, 5))
     assert degenerate and float(cam.sum()) == 0.0
