@@ -12,11 +12,10 @@ detector's score-weighted detections) and for orientation by the mean activation
 from __future__ import annotations
 
 import argparse
-from collections import OrderedDict
 
 import numpy as np
 
-from pytest_camaudit.cams import level_principal_component, normalise
+from pytest_camaudit.cams import eigencam_component, normalise
 from pytest_camaudit.detector import Detector
 from pytest_camaudit.engine import CamEngine
 from pytest_camaudit.images import load_image
@@ -46,8 +45,7 @@ def main() -> None:
         scene = make_scene(seed)
         analysis = engine.analyze(load_image(scene.image))
         shipped.append(box_ratio(analysis.cam("eigencam").values, scene.boxes))
-        magnitudes = OrderedDict((k, v.abs()) for k, v in analysis.levels.items())
-        proj, _ = level_principal_component(magnitudes, analysis.geometry, analysis.grid)  # sign: mean activation
+        proj, _ = eigencam_component(analysis.levels, analysis.geometry, analysis.grid)  # sign: mean activation
         by_mean.append(box_ratio(normalise(analysis.to_image(proj).clamp_min(0)), scene.boxes))
     print(f"{args.model}: EigenCAM mass in the ground-truth boxes / the boxes' share of the image, {args.scenes} scenes")
     for name, r in (("toward the detections (shipped)", shipped), ("toward the mean activation", by_mean)):

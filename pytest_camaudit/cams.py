@@ -203,32 +203,65 @@ def level_principal_component(
     return (-proj if correlation < 0 else proj), False
 
 
+def _as_levels(
+    x: torch.Tensor | Mapping[str, torch.Tensor], geometry: Geometry | None, grid: tuple[int, int] | None
+) -> tuple[Mapping[str, torch.Tensor], Geometry, tuple[int, int]]:
+    """A stacked ``FloatTensor[C, h, w]`` is one level on its own grid; levels come with theirs."""
+    if isinstance(x, torch.Tensor):
+        h, w = x.shape[-2:]
+        return {"stack": x}, Geometry.identity(h, w), (h, w)
+    if geometry is None or grid is None:
+        raise ValueError("levels given by name need their `geometry` and the `grid` of the map")
+    return x, geometry, grid
+
+
 def principal_projection(x: torch.Tensor, max_positions: int | None = None) -> tuple[torch.Tensor, bool]:
     """:func:`level_principal_component` of one stacked ``FloatTensor[C, h, w]`` on its own grid
     (exact direction by default): ``(FloatTensor[h, w], degenerate)``."""
-    h, w = x.shape[-2:]
-    return level_principal_component({"stack": x}, Geometry.identity(h, w), (h, w), max_positions)
+    return level_principal_component(*_as_levels(x, None, None), max_positions)
 
 
-def eigencam(stacked: torch.Tensor) -> tuple[torch.Tensor, bool]:
-    """EigenCAM (Muhammad & Yeasin 2020) on stacked levels ``FloatTensor[C, h, w]``.
+def eigencam_component(
+    levels: torch.Tensor | Mapping[str, torch.Tensor], geometry: Geometry | None = None, grid: tuple[int, int] | None = None
+) -> tuple[torch.Tensor, bool]:
+    """EigenCAM before ReLU: the first principal component of ``|A|`` (``|A|`` per level before
+    the resample, as grad-cam's ``fasterrcnn_reshape_transform`` takes it), oriented toward the
+    mean activation; the direction within :data:`MAX_PCA_POSITIONS`.
 
-    ``|A|`` as in grad-cam's ``fasterrcnn_reshape_transform``, first principal component oriented
-    toward the mean activation, then ReLU. Returns ``(FloatTensor[h, w] ≥ 0, degenerate)``. For a
-    detector the ``eigencam`` method works on the levels and orients toward the detections instead
-    (module docstring).
+    Args:
+        levels: name → ``FloatTensor[C_l, h_l, w_l]`` with ``geometry`` and ``grid``, or one stacked
+            ``FloatTensor[C, h, w]`` on its own grid.
+
+    Returns:
+        ``(FloatTensor[h, w], degenerate)`` on ``grid``.
     """
-    proj, degenerate = principal_projection(stacked.abs())
+    named, geo, g = _as_levels(levels, geometry, grid)
+    return level_principal_component(OrderedDict((k, v.abs()) for k, v in named.items()), geo, g)
+
+
+def eigencam(
+    levels: torch.Tensor | Mapping[str, torch.Tensor], geometry: Geometry | None = None, grid: tuple[int, int] | None = None
+) -> tuple[torch.Tensor, bool]:
+    """EigenCAM (Muhammad & Yeasin 2020): :func:`eigencam_component`, then ReLU.
+
+    Returns ``(FloatTensor[h, w] ≥ 0, degenerate)``. For a detector the ``eigencam`` method orients
+    the component toward the detections instead of the mean activation (module docstring).
+    """
+    proj, degenerate = eigencam_component(levels, geometry, grid)
     return proj.clamp_min(0), degenerate
 
 
-def eigengradcam(ga: torch.Tensor) -> tuple[torch.Tensor, bool]:
-    """EigenGradCAM: first principal component of ``gradient × activation`` (``FloatTensor[C, h, w]``).
+def eigengradcam(
+    ga: torch.Tensor | Mapping[str, torch.Tensor], geometry: Geometry | None = None, grid: tuple[int, int] | None = None
+) -> tuple[torch.Tensor, bool]:
+    """EigenGradCAM: first principal component of ``gradient × activation`` (per level
+    ``FloatTensor[C_l, h_l, w_l]`` with ``geometry`` and ``grid``, or one stacked ``[C, h, w]``).
 
-    Oriented toward ``Σ_c gradient × activation`` (positive = raises the explained score), then
-    ReLU. All-zero gradients (the box did not draw on these levels) are degenerate.
+    The exact direction (a box's gradient is local, and its backward already costs about a
+    forward), oriented toward ``Σ_c gradient × activation`` (positive = raises the explained
+    score), then ReLU. All-zero gradients (the box did not draw on these levels) are degenerate.
     """
-    proj, degenerate = principal_projection(ga)
+    proj, degenerate = level_principal_component(*_as_levels(ga, geometry, grid), max_positions=None)
     return proj.clamp_min(0), degenerate
 
 

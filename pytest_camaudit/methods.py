@@ -20,11 +20,10 @@ Register a variant under an existing name to change its settings for a whole run
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from .cams import CamMap, level_principal_component, normalise, orient_toward_boxes
+from .cams import CamMap, eigencam_component, eigengradcam, normalise, orient_toward_boxes
 from .options import canonical_method_name
 
 if TYPE_CHECKING:
@@ -52,8 +51,7 @@ class CamMethod:
 
 
 def _eigencam(analysis: ImageAnalysis, detection: Detection | None) -> CamMap:
-    magnitudes = OrderedDict((k, v.abs()) for k, v in analysis.levels.items())  # |A|, as grad-cam's reshape
-    proj, degenerate = level_principal_component(magnitudes, analysis.geometry, analysis.grid)
+    proj, degenerate = eigencam_component(analysis.levels, analysis.geometry, analysis.grid)
     dets = analysis.detections
     signed = orient_toward_boxes(analysis.to_image(proj), [d.box for d in dets], [d.score for d in dets])
     return CamMap(normalise(signed), "eigencam", None, degenerate)  # normalise clips the negative side
@@ -65,9 +63,8 @@ def _eigengradcam(analysis: ImageAnalysis, detection: Detection | None) -> CamMa
 
     grads = box_gradients(analysis, detection)
     products = type(grads)((k, grads[k] * analysis.levels[k]) for k in grads)
-    # exact direction: a box's gradient is local, and its backward already costs about a forward
-    proj, degenerate = level_principal_component(products, analysis.geometry, analysis.grid, max_positions=None)
-    return CamMap(normalise(analysis.to_image(proj.clamp_min(0))), "eigengradcam", detection.index, degenerate)
+    grid_map, degenerate = eigengradcam(products, analysis.geometry, analysis.grid)
+    return CamMap(normalise(analysis.to_image(grid_map)), "eigengradcam", detection.index, degenerate)
 
 
 _REGISTRY: dict[str, CamMethod] = {}

@@ -9,6 +9,7 @@ from pytest_camaudit.alignment import Geometry
 from pytest_camaudit.cams import (
     MAX_PCA_POSITIONS,
     eigencam,
+    eigencam_component,
     eigengradcam,
     level_principal_component,
     normalise,
@@ -133,7 +134,7 @@ def test_coarse_direction_grid_keeps_the_shapes_map(shapes_engine):
         analysis = shapes_engine.analyze(load_image(make_scene(seed).image))
         mags = _magnitudes(analysis)
         assert direction_grid(mags, analysis.geometry, analysis.grid, MAX_PCA_POSITIONS) == (10, 10)
-        fast, degenerate = level_principal_component(mags, analysis.geometry, analysis.grid)
+        fast, degenerate = eigencam_component(analysis.levels, analysis.geometry, analysis.grid)
         assert not degenerate
         assert _corr(fast, _exact_stacked_component(analysis.stack(mags))) > 0.999
 
@@ -154,7 +155,7 @@ def test_coarse_direction_grid_keeps_a_wide_r50_map():
     analysis = CamEngine(Detector.wrap(model, None, name="r50", device="cpu"), "eigencam").analyze(load_image(image))
     mags = _magnitudes(analysis)
     assert analysis.grid == (100, 136)
-    fast, degenerate = level_principal_component(mags, analysis.geometry, analysis.grid)
+    fast, degenerate = eigencam_component(analysis.levels, analysis.geometry, analysis.grid)
     assert not degenerate
     assert _corr(fast, _exact_stacked_component(analysis.stack(mags))) > 0.995
 
