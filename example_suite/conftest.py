@@ -20,8 +20,9 @@ DATA = Path(__file__).parent / "data"
 
 
 @dataclass(frozen=True)
-class ExpectedObject:
-    """One annotated object: the image it is in, its class and its ``[x1, y1, x2, y2]`` box."""
+class AnnotatedObject:
+    """One annotated object of the suite: the image it is in, its class, its ``[x1, y1, x2, y2]`` box
+    and its place in that image's annotations (the plugin's own ``cases.ExpectedObject`` carries no image)."""
 
     image: Path
     label: str
@@ -33,14 +34,14 @@ class ExpectedObject:
         return f"{self.image.name}-{self.label}-{self.index}"
 
 
-def load_objects(annotations: Path = DATA / "annotations.json") -> list[ExpectedObject]:
+def load_objects(annotations: Path = DATA / "annotations.json") -> list[AnnotatedObject]:
     """Every annotated object of the COCO file, read with the plugin's own loader (which also
     checks the file: missing images, unknown categories, boxes out of bounds)."""
     entries = load_entries(annotations, None, ThresholdResolver(Thresholds()))
     broken = [e.problem_text() for e in entries if e.problems]
     if broken:
         raise pytest.UsageError(f"{annotations}: " + "; ".join(broken))
-    return [ExpectedObject(Path(e.path), o.label, tuple(o.box), i) for e in entries for i, o in enumerate(e.objects)]
+    return [AnnotatedObject(Path(e.path), o.label, tuple(o.box), i) for e in entries for i, o in enumerate(e.objects)]
 
 
 OBJECTS = load_objects()
@@ -51,7 +52,7 @@ OBJECTS = load_objects()
     params=[pytest.param(o, marks=pytest.mark.xdist_group(o.image.name)) for o in OBJECTS],
     ids=[o.id for o in OBJECTS],
 )
-def expected(request: pytest.FixtureRequest) -> ExpectedObject:
+def expected(request: pytest.FixtureRequest) -> AnnotatedObject:
     """Each annotated object in turn; module scope groups the tests of one object together,
     so the detector's single forward per image is reused by the cache. Under pytest-xdist,
     ``-n 2 --dist loadgroup`` keeps every test of one image on one worker for the same reason."""
