@@ -32,10 +32,10 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
-from pytest_camaudit.ablation import ablation_cam, ablation_weights, local_scorer
-from pytest_camaudit.detector import Detector
-from pytest_camaudit.engine import CamEngine
-from pytest_camaudit.images import load_image
+from pytest_camaudit.detectors.base import Detector
+from pytest_camaudit.engine.engine import CamEngine
+from pytest_camaudit.engine.images import load_image
+from pytest_camaudit.methods.ablation import ablation_cam, ablation_weights, local_scorer
 from pytest_camaudit.zoo.world import make_layout, render
 
 

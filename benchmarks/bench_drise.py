@@ -18,10 +18,10 @@ import time
 
 import torch
 
-from pytest_camaudit.detector import Detector
-from pytest_camaudit.drise import DriseConfig, drise_cam
-from pytest_camaudit.engine import CamEngine
-from pytest_camaudit.images import load_image
+from pytest_camaudit.detectors.base import Detector
+from pytest_camaudit.engine.engine import CamEngine
+from pytest_camaudit.engine.images import load_image
+from pytest_camaudit.methods.drise import DriseConfig, drise_cam
 from pytest_camaudit.zoo.world import make_layout, render
 
 
@@ -63,7 +63,7 @@ def main() -> None:
     for batch in args.batch:
         engine.clear()
         a = engine.analyze(load_image(pixels))
-        dets = [d for d in a.detections[:4]]
+        dets = list(a.detections[:4])
         config = DriseConfig(masks=args.masks, batch_size=batch, seed=0, progress=False)
         t0 = time.perf_counter()
         drise_cam(a, dets[0], config)

@@ -25,9 +25,10 @@ import numpy as np
 import torch
 import torchvision.models.detection as tvd
 
-from pytest_camaudit.detector import Detector
-from pytest_camaudit.engine import CamEngine
-from pytest_camaudit.images import load_image
+from pytest_camaudit.detectors.base import Detector
+from pytest_camaudit.engine.engine import CamEngine
+from pytest_camaudit.engine.images import load_image
+from pytest_camaudit.methods import cam_for
 from pytest_camaudit.zoo.world import make_layout, render
 
 
@@ -79,11 +80,11 @@ def main() -> None:
     print(f"grad-cam GradCAM with target_layers=[model.backbone] (the FPN dict): {fpn_note}")
     print(f"{'K':>3}  {'ours (s)':>9} {'ours / fwd':>10} {'1 fwd + K bwd':>14}   {'grad-cam (s)':>12} {'grad-cam / fwd':>14}   speed-up")
     for k in args.boxes:
-        def ours() -> None:
+        def ours(k: int = k) -> None:
             engine = CamEngine(detector, "gradcam")
             a = engine.analyze(load_image(pixels))
             for d in a.detections[:k]:
-                a.cam("gradcam", d)
+                cam_for(a, "gradcam", d)
 
         engine = CamEngine(detector, "gradcam")
         a = engine.analyze(load_image(pixels))
@@ -92,7 +93,7 @@ def main() -> None:
         t_ours = timed(ours)
         t_bwd = (t_ours - t_graph) / max(1, len(dets))
 
-        def theirs() -> None:
+        def theirs(dets: list = dets) -> None:
             with GradCAM(model, [model.backbone.body.layer4]) as cam:
                 for d in dets:
                     cam(x[None], targets=[FasterRCNNBoxScoreTarget([d.label], [torch.tensor(d.box)])])

@@ -1,113 +1,172 @@
-"""After 1000 CAM computations: no hooks left, and peak memory no higher than after warm-up.
+"""Peak memory of a real audit run: pytest over a generated data-driven suite, RSS sampled from /proc.
 
-    python benchmarks/bench_memory.py                  # 1000 maps, eigencam + eigengradcam
-    python benchmarks/bench_memory.py --maps 3000 --method eigengradcam
+This is the path a team's first real run takes: ``pytest --camaudit-cases=annotations.json`` over
+many distinct images, one test per image, per-test auditors and records, the report on. The
+benchmark writes the suites, runs each in a fresh ``python -m pytest`` subprocess, samples the
+subprocess's resident memory (``VmRSS`` in ``/proc/<pid>/status``) every 0.2 s, and prints per run:
 
-The loop audits a stream of distinct shapes scenes (so the engine's image cache keeps evicting),
-computes per-box EigenGradCAM maps (autograd graph, one backward each) and EigenCAM maps, runs a
-context check now and then, and every 25 images makes the detector raise mid-forward. It
-measures the process's resident memory (``VmRSS``) and its peak (``VmHWM``) from
-``/proc/self/status`` after a warm-up of 10 % of the maps and at the end, and counts forward /
-backward hooks on every module of the model. A leak of one image's activations per map would show
-as tens of MB here; the figure to read is the peak's growth after warm-up, in percent.
+* the peak RSS;
+* the RSS once 20 % of the run's samples are in (after warm-up: model loaded, caches full) and the
+  peak of the last half, and their ratio as the *growth after warm-up*;
+* the wall time.
+
+Workloads (``--workloads``, default all):
+
+* ``shapes-eigencam`` / ``shapes-eigengradcam``: ``--cases`` (default 1,000) distinct scenes of the
+  ``shapes-shortcut`` world (``python -m pytest_camaudit.zoo make-dataset``), on the embedded twin,
+  report on (every failing case draws its figures);
+* ``r50-eigencam``: ``--r50-images`` (default 100) distinct 480×640 images (shapes scenes scaled up)
+  with COCO-named boxes, on ``fasterrcnn_resnet50_fpn`` with random weights — nothing is detected,
+  so every case fails and its figures are drawn.
+
+``--against SRC`` runs the same workloads with another source tree of the package first (e.g. a
+``git archive`` of an earlier commit) and prints both side by side with the ratio.
+
+    python benchmarks/bench_memory.py                                   # ~5 min on 2 cores
+    python benchmarks/bench_memory.py --cases 300 --workloads shapes-eigengradcam --against /tmp/main-7a74148
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
+import json
 import os
+import subprocess
+import sys
+import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import torch
+ROOT = Path(__file__).resolve().parents[1]
+WORKLOADS = ("shapes-eigencam", "shapes-eigengradcam", "r50-eigencam")
 
 
-def _status() -> dict[str, float]:
-    """``VmRSS`` and ``VmHWM`` in MiB (Linux)."""
-    out = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(value.split()[0]) / 1024
-    return out
+@dataclass
+class Run:
+    label: str
+    peak_mb: float
+    warm_mb: float
+    late_peak_mb: float
+    seconds: float
+    exit: int
+
+    @property
+    def growth(self) -> float:
+        return self.late_peak_mb / self.warm_mb - 1.0 if self.warm_mb else float("nan")
 
 
-def _hooks(model: torch.nn.Module) -> int:
-    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) + len(m._backward_pre_hooks)
-               for m in model.modules())
+def _rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None
 
 
-class _Flaky(torch.nn.Module):
-    """Wraps a detector; raises during forward when asked to (hooks must still be removed)."""
+def _measure(cmd: list[str], env: dict[str, str], cwd: Path, label: str) -> Run:
+    samples: list[float] = []
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out: list[bytes] = []
+    reader = threading.Thread(target=lambda: out.append(proc.stdout.read() if proc.stdout else b""))
+    reader.start()
+    while proc.poll() is None:
+        rss = _rss_mb(proc.pid)
+        if rss is not None:
+            samples.append(rss)
+        time.sleep(0.2)
+    reader.join()
+    seconds = time.perf_counter() - t
+    if proc.returncode not in (0, 1):
+        print(b"".join(out).decode(errors="replace")[-3000:], file=sys.stderr)
+    if not samples:
+        samples = [0.0]
+    warm = samples[len(samples) // 5]
+    late = max(samples[len(samples) // 2 :])
+    return Run(label, max(samples), warm, late, seconds, proc.returncode)
 
-    def __init__(self, inner: torch.nn.Module) -> None:
-        super().__init__()
-        self.inner, self.transform, self.backbone = inner, inner.transform, inner.backbone
-        self.fail = False
 
-    def forward(self, images):  # noqa: ANN001, ANN201
-        if self.fail:
-            self.backbone(torch.stack(images))  # hooks fire, then the model fails
-            raise RuntimeError("simulated failure in forward")
-        return self.inner(images)
+def _shapes_suite(folder: Path, cases: int) -> Path:
+    subprocess.run([sys.executable, "-m", "pytest_camaudit.zoo", "make-dataset", "--variant", "shapes-shortcut", "--count", str(cases),
+                    "--first-seed", "30000000", "--out", str(folder)], check=True, stdout=subprocess.DEVNULL)
+    return folder / "annotations.json"
+
+
+def _r50_suite(folder: Path, images: int) -> Path:
+    """Shapes scenes scaled to 480×640, their objects named as COCO classes the R50 knows."""
+    import cv2
+
+    from pytest_camaudit.zoo.world import make_layout, render
+
+    names = {1: "sports ball", 2: "tv", 3: "kite", 4: "frisbee"}
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    doc: dict[str, list[dict[str, object]]] = {"images": [], "annotations": [],
+                                               "categories": [{"id": k, "name": v} for k, v in names.items()]}
+    for i in range(images):
+        lay = make_layout(31_000_000 + i)
+        big = cv2.resize(render(lay), (640, 480), interpolation=cv2.INTER_LINEAR)
+        name = f"r50-{i}.png"
+        cv2.imwrite(str(folder / "images" / name), cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
+        doc["images"].append({"id": i + 1, "file_name": name, "width": 640, "height": 480})
+        for obj in lay.objects:
+            x1, y1, x2, y2 = obj.box
+            sx, sy = 640 / lay.size, 480 / lay.size
+            doc["annotations"].append({"id": len(doc["annotations"]) + 1, "image_id": i + 1, "category_id": obj.label,
+                                       "bbox": [x1 * sx, y1 * sy, (x2 - x1) * sx, (y2 - y1) * sy], "iscrowd": 0})
+    path = folder / "annotations.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def _command(workload: str, ann: Path, out: Path, src: Path | None) -> list[str]:
+    model, method = {"shapes-eigencam": ("shapes-shortcut", "eigencam"), "shapes-eigengradcam": ("shapes-shortcut", "eigengradcam"),
+                     "r50-eigencam": ("fasterrcnn_resnet50_fpn", "eigencam")}[workload]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--no-header", "-o", "addopts=", f"--rootdir={out}",
+           f"--camaudit-cases={ann}", f"--camaudit-model={model}", f"--camaudit-method={method}",
+           f"--camaudit-report={out / 'report.html'}", "--camaudit-device=cpu"]
+    if src is not None:  # an older tree: its entry module was pytest_camaudit.plugin
+        cmd[3:3] = ["-p", "no:camaudit", "-p", "pytest_camaudit.plugin"]
+    return cmd
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--maps", type=int, default=1000, help="CAM computations (default 1000)")
-    ap.add_argument("--method", choices=("both", "eigencam", "eigengradcam"), default="both")
-    a = ap.parse_args()
-    torch.manual_seed(0)
-    from pytest_camaudit.detector import Detector
-    from pytest_camaudit.engine import CamEngine
-    from pytest_camaudit.errors import DetectorRuntimeError
-    from pytest_camaudit.images import load_image
-    from pytest_camaudit.zoo.model import load_zoo_detector
-    from pytest_camaudit.zoo.world import make_scene
-
-    model, classes, _ = load_zoo_detector("shapes")
-    flaky = _Flaky(model)
-    detector = Detector.wrap(flaky, classes, name="shapes", device="cpu")
-    engine = CamEngine(detector, "eigengradcam" if a.method != "eigencam" else "eigencam")
-    methods = ["eigengradcam", "eigencam"] if a.method == "both" else [a.method]
-    warm_at = max(1, a.maps // 10)
-    done, images, failures, t0 = 0, 0, 0, time.perf_counter()
-    warm: dict[str, float] = {}
-    while done < a.maps:
-        img = load_image(np.ascontiguousarray(make_scene(70_000_000 + images).image))
-        images += 1
-        analysis = engine.analyze(img)
-        for d in analysis.detections[:4]:
-            for m in methods:
-                if done < a.maps:
-                    analysis.cam(m, d)
-                    done += 1
-        if images % 10 == 0 and analysis.detections:
-            engine.without_context(analysis, analysis.detections[:2])
-        if images % 25 == 0:
-            flaky.fail = True
-            try:
-                engine.analyze(load_image(np.full((64, 64, 3), images % 255, np.uint8)))
-            except DetectorRuntimeError:
-                failures += 1
-            finally:
-                flaky.fail = False
-        if not warm and done >= warm_at:
-            gc.collect()
-            warm = _status()
-    del analysis
-    gc.collect()
-    end = _status()
-    elapsed = time.perf_counter() - t0
-    growth = 100.0 * (end["VmHWM"] - warm["VmHWM"]) / warm["VmHWM"]
-    print(f"{done} CAM computations ({', '.join(methods)}) on {images} distinct images, {failures} forwards that raised, "
-          f"{elapsed:.1f} s, torch threads {torch.get_num_threads()}, pid {os.getpid()}")
-    print(f"hooks left on the model: {_hooks(detector.model)}; cached analyses: {len(engine._cache)} (cache size {engine.cache_size})")
-    print(f"resident memory after warm-up ({warm_at} maps): {warm['VmRSS']:.0f} MiB (peak {warm['VmHWM']:.0f} MiB)")
-    print(f"resident memory at the end:              {end['VmRSS']:.0f} MiB (peak {end['VmHWM']:.0f} MiB)")
-    print(f"peak growth after warm-up: {growth:+.1f} %")
+    ap.add_argument("--cases", type=int, default=1000, help="shapes scenes per shapes workload")
+    ap.add_argument("--r50-images", type=int, default=100)
+    ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    ap.add_argument("--against", type=Path, default=None, help="source tree of an earlier version to run first")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    with tempfile.TemporaryDirectory(prefix="camaudit-mem-") as tmp:
+        base = Path(tmp)
+        anns = {}
+        if any(w.startswith("shapes") for w in workloads):
+            anns["shapes"] = _shapes_suite(base / "shapes", args.cases)
+        if "r50-eigencam" in workloads:
+            anns["r50"] = _r50_suite(base / "r50", args.r50_images)
+        rows = []
+        for w in workloads:
+            ann = anns[w.split("-")[0]]
+            runs = []
+            for src in ([args.against] if args.against else []) + [None]:
+                env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+                if src is not None:
+                    env["PYTHONPATH"] = str(src)
+                out = base / f"out-{w}-{'before' if src else 'now'}"
+                out.mkdir()
+                runs.append(_measure(_command(w, ann, out, src), env, out, "before" if src else "now"))
+            rows.append((w, runs))
+    print(f"{'workload':22} {'run':7} {'peak RSS':>10} {'RSS at 20%':>11} {'late peak':>10} {'growth':>8} {'wall':>8}  exit")
+    for w, runs in rows:
+        for r in runs:
+            print(f"{w:22} {r.label:7} {r.peak_mb:8.0f} MB {r.warm_mb:8.0f} MB {r.late_peak_mb:7.0f} MB {r.growth:7.1%} {r.seconds:7.1f}s  {r.exit}")
+        if len(runs) == 2:
+            print(f"{'':22} {'ratio':7} {runs[1].peak_mb / runs[0].peak_mb:9.2f}x{'':36} {runs[1].seconds / runs[0].seconds:6.2f}x")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ Three ways, on the same inputs, median of N:
 * ``seed``: the classic grad-cam workflow — run the detector for the boxes, then
   ``EigenCAM(model, [model.backbone], reshape_transform=fasterrcnn_reshape_transform)`` with
   ``FasterRCNNBoxScoreTarget``, which runs the detector a second time.
-* ``camaudit``: ``CamEngine.analyze`` + ``analysis.cam("eigencam")`` — one hooked forward
+* ``camaudit``: ``CamEngine.analyze`` + ``cam_for(analysis, "eigencam")`` — one hooked forward
   (a fresh engine each time, so nothing is served from its cache).
 
 Each ratio is timed in its own interleaved pair with ``bare`` (bare, camaudit, bare, camaudit…;
@@ -48,9 +48,10 @@ def workflows(name: str, model: torch.nn.Module, classes: list[str], image: np.n
     from pytorch_grad_cam.utils.model_targets import FasterRCNNBoxScoreTarget
     from pytorch_grad_cam.utils.reshape_transforms import fasterrcnn_reshape_transform
 
-    from pytest_camaudit.detector import Detector
-    from pytest_camaudit.engine import CamEngine
-    from pytest_camaudit.images import load_image
+    from pytest_camaudit.detectors.base import Detector
+    from pytest_camaudit.engine.engine import CamEngine
+    from pytest_camaudit.engine.images import load_image
+    from pytest_camaudit.methods import cam_for
 
     model.eval()
     tensor = torch.from_numpy(image).permute(2, 0, 1).float() / 255
@@ -71,7 +72,7 @@ def workflows(name: str, model: torch.nn.Module, classes: list[str], image: np.n
 
     def ours() -> None:
         engine = CamEngine(detector, "eigencam")
-        engine.analyze(loaded).cam("eigencam")
+        cam_for(engine.analyze(loaded), "eigencam")
 
     return {"bare": bare, "seed": seed, "camaudit": ours}
 
@@ -86,7 +87,7 @@ def paired(bare: Workflow, other: Workflow, reps: int) -> tuple[float, float, li
     for _ in range(reps):
         times[0].append(_timeit(bare))
         times[1].append(_timeit(other))
-    ratios = [o / b for b, o in zip(*times)]
+    ratios = [o / b for b, o in zip(*times, strict=True)]
     return statistics.median(times[0]), statistics.median(times[1]), statistics.quantiles(ratios, n=4)
 
 
@@ -105,11 +106,11 @@ def main() -> None:
     if not args.quick:
         from torchvision.models.detection import fasterrcnn_resnet50_fpn
 
-        from pytest_camaudit.detector import coco_categories
+        from pytest_camaudit.detectors.torchvision import coco_class_names
 
         r50 = fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None)
         image = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
-        cases.append(("fasterrcnn_resnet50_fpn, random weights (480x640)", workflows("r50", r50, coco_categories(), image), args.reps or 7))
+        cases.append(("fasterrcnn_resnet50_fpn, random weights (480x640)", workflows("r50", r50, coco_class_names(), image), args.reps or 7))
 
     # every camaudit pair before any seed pair: grad-cam slows every later forward of the process
     ours = {name: paired(w["bare"], w["camaudit"], reps) for name, w, reps in cases}

@@ -60,10 +60,10 @@ def _browse(report: Path) -> str:
         n = b.evaluate("document.querySelectorAll('article.case').length")
         t1 = time.perf_counter()
         pics = b.evaluate(
-            "(async () => { const c = document.querySelector('#case-%d'); c.scrollIntoView();"
+            "(async () => { const c = document.querySelector('#case-" + str(n) + "'); c.scrollIntoView();"
             " const imgs = [...c.querySelectorAll('img')];"
             " for (let i = 0; i < 400 && !imgs.every(im => im.complete); i++) await new Promise(r => setTimeout(r, 25));"
-            " return imgs.filter(im => im.naturalWidth > 0).length + '/' + imgs.length; })()" % n
+            " return imgs.filter(im => im.naturalWidth > 0).length + '/' + imgs.length; })()"
         )
         scrolled = time.perf_counter() - t1
         b.call("Performance.enable", session=True)

@@ -27,10 +27,10 @@ import time
 import numpy as np
 import torch
 
-from pytest_camaudit.detector import Detector
-from pytest_camaudit.engine import CamEngine
-from pytest_camaudit.images import load_image
-from pytest_camaudit.methods import drise_method, get_method, method_names, register
+from pytest_camaudit.detectors.base import Detector
+from pytest_camaudit.engine.engine import CamEngine
+from pytest_camaudit.engine.images import load_image
+from pytest_camaudit.methods import cam_for, drise_method, get_method, method_names, register
 from pytest_camaudit.zoo.model import load_zoo_detector
 from pytest_camaudit.zoo.world import CLASSES, CUE_CLASS, make_layout, render, render_variant
 
@@ -88,7 +88,7 @@ def main() -> None:
 
     ratios: dict[str, dict[str, list[float]]] = {n: {m: [] for m in methods} for n in engines}
     drops: dict[str, list[tuple[float, float]]] = {n: [] for n in engines}
-    seconds = {m: 0.0 for m in methods}
+    seconds = dict.fromkeys(methods, 0.0)
     found = 0
     for lay in layouts:
         pixels = render_variant(lay, "shapes-shortcut")
@@ -109,7 +109,7 @@ def main() -> None:
                 drops[n].append((dets[n].score, triangle_score(e, without, obj.box)))
                 for m in methods:
                     t0 = time.perf_counter()
-                    cam = analyses[n].cam(m, dets[n] if get_method(m).per_box else None)
+                    cam = cam_for(analyses[n], m, dets[n] if get_method(m).per_box else None)
                     seconds[m] += time.perf_counter() - t0
                     ratios[n][m].append(cue_ratio(cam.values, lay.cue_box(i)))
 

@@ -15,10 +15,12 @@ import argparse
 
 import numpy as np
 
-from pytest_camaudit.cams import eigencam_component, normalise
-from pytest_camaudit.detector import Detector
-from pytest_camaudit.engine import CamEngine
-from pytest_camaudit.images import load_image
+from pytest_camaudit.detectors.base import Detector
+from pytest_camaudit.engine.engine import CamEngine
+from pytest_camaudit.engine.images import load_image
+from pytest_camaudit.methods import cam_for
+from pytest_camaudit.methods.eigencam import eigencam_component
+from pytest_camaudit.methods.maps import normalise
 from pytest_camaudit.zoo.model import load_zoo_detector
 from pytest_camaudit.zoo.world import make_scene
 
@@ -44,7 +46,7 @@ def main() -> None:
     for seed in range(args.seed, args.seed + args.scenes):
         scene = make_scene(seed)
         analysis = engine.analyze(load_image(scene.image))
-        shipped.append(box_ratio(analysis.cam("eigencam").values, scene.boxes))
+        shipped.append(box_ratio(cam_for(analysis, "eigencam").values, scene.boxes))
         proj, _ = eigencam_component(analysis.levels, analysis.geometry, analysis.grid)  # sign: mean activation
         by_mean.append(box_ratio(normalise(analysis.to_image(proj).clamp_min(0)), scene.boxes))
     print(f"{args.model}: EigenCAM mass in the ground-truth boxes / the boxes' share of the image, {args.scenes} scenes")

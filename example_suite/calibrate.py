@@ -17,14 +17,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from conftest import OBJECTS  # noqa: E402
+from conftest import OBJECTS
 
-from pytest_camaudit.assertions import iou  # noqa: E402
-from pytest_camaudit.detector import Detector  # noqa: E402
-from pytest_camaudit.engine import CamEngine  # noqa: E402
-from pytest_camaudit.images import load_image  # noqa: E402
-from pytest_camaudit.metrics import box_mass  # noqa: E402
-from pytest_camaudit.zoo.model import load_zoo_detector  # noqa: E402
+from pytest_camaudit.audit.verdicts import iou
+from pytest_camaudit.detectors.base import Detector
+from pytest_camaudit.engine.engine import CamEngine
+from pytest_camaudit.engine.images import load_image
+from pytest_camaudit.methods import cam_for
+from pytest_camaudit.metrics import box_mass
+from pytest_camaudit.zoo.model import load_zoo_detector
 
 
 def measure(model_name: str, method: str, threshold: float) -> list[dict]:
@@ -39,7 +40,7 @@ def measure(model_name: str, method: str, threshold: float) -> list[dict]:
         row = {"object": obj.id, "label": obj.label, "score": None, "mass": None, "drop": None}
         if det is not None:
             row["score"] = det.score
-            row["mass"] = box_mass(a.cam(method, det).values, det.box)
+            row["mass"] = box_mass(cam_for(a, method, det).values, det.box)
             row["drop"] = engine.without_context(a, [det])[0].drop
         rows.append(row)
     return rows

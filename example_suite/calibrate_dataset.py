@@ -17,13 +17,13 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from pytest_camaudit.auditor import Auditor
-from pytest_camaudit.baseline import BaselineSpec
-from pytest_camaudit.cases import ThresholdResolver, Thresholds, load_entries
-from pytest_camaudit.detector import load_detector
-from pytest_camaudit.engine import CamEngine
+from pytest_camaudit.audit.auditor import Auditor
+from pytest_camaudit.dataset.baseline import BaselineSpec
+from pytest_camaudit.dataset.entries import ThresholdResolver, Thresholds, load_entries
+from pytest_camaudit.detectors.loading import load_detector
+from pytest_camaudit.engine.engine import CamEngine
 from pytest_camaudit.metrics import region_mass
-from pytest_camaudit.options import Settings
+from pytest_camaudit.plugin.options import Settings
 
 HERE = Path(__file__).parent
 

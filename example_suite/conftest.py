@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_camaudit.cases import ThresholdResolver, Thresholds, load_entries
+from pytest_camaudit import load_entries
 
 DATA = Path(__file__).parent / "data"
 
@@ -37,7 +37,7 @@ class AnnotatedObject:
 def load_objects(annotations: Path = DATA / "annotations.json") -> list[AnnotatedObject]:
     """Every annotated object of the COCO file, read with the plugin's own loader (which also
     checks the file: missing images, unknown categories, boxes out of bounds)."""
-    entries = load_entries(annotations, None, ThresholdResolver(Thresholds()))
+    entries = load_entries(annotations)
     broken = [e.problem_text() for e in entries if e.problems]
     if broken:
         raise pytest.UsageError(f"{annotations}: " + "; ".join(broken))

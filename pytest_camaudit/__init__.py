@@ -3,41 +3,87 @@
 Importing the package is cheap; the names below load torch and friends on first use::
 
     from pytest_camaudit import assert_detected, assert_cam_mass, assert_survives_without_context
+
+The package is layered; each subpackage's docstring says what it owns and what it may import
+(checked by import-linter, ``[tool.importlinter]`` in ``pyproject.toml``)::
+
+    plugin                      pytest hooks, options, fixtures, integrations
+    dataset                     COCO-driven cases, per-case checks, baselines, gates
+    audit                       Auditor, AuditCase, assertions, metric assertions, sanity checks
+    methods                     CAM methods and their registry
+    engine                      the one capturing forward, the per-image analysis, alignment
+    detectors                   Detector, one file per family, loading --camaudit-model
+    zoo                         the embedded shapes world and its detectors
+    datatypes, records, metrics, errors, validation, fileio
+
+``report`` (the only code that draws) depends on ``datatypes`` and ``records`` alone.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:
+    from .audit.assertions import assert_cam_mass, assert_detected, assert_survives_without_context
+    from .audit.auditor import Auditor
+    from .audit.case import AuditCase
+    from .audit.metric_assertions import (
+        assert_box_mass,
+        assert_compactness,
+        assert_deletion_auc,
+        assert_forbidden_mass,
+        assert_insertion_auc,
+        assert_odi,
+        assert_pointing_game,
+        assert_rank_accuracy,
+        assert_top_k_intersection,
+    )
+    from .audit.sanity import assert_cam_changes_with_target, assert_cam_changes_with_weights
+    from .dataset.entries import CaseEntry, load_entries
+    from .datatypes import CamMap, ContextResult, Curve, Detection, Geometry
+    from .detectors.base import Detector, Family
+    from .detectors.loading import load_detector
+    from .engine.analysis import ImageAnalysis
+    from .engine.engine import CamEngine
+    from .engine.images import LoadedImage, load_image
+    from .errors import CamauditError, DetectorRuntimeError, ExpectationError, ImageInputError, ModelLoadError
+    from .metrics import box_mass
+
 _LAZY = {
-    "assert_detected": "assertions",
-    "assert_cam_mass": "assertions",
-    "assert_survives_without_context": "assertions",
-    "AuditCase": "auditor",
-    "Auditor": "auditor",
-    "Detector": "detector",
-    "load_detector": "detector",
-    "CamEngine": "engine",
-    "Detection": "engine",
-    "ImageAnalysis": "engine",
-    "load_image": "images",
+    "assert_detected": "audit.assertions",
+    "assert_cam_mass": "audit.assertions",
+    "assert_survives_without_context": "audit.assertions",
+    "AuditCase": "audit.case",
+    "Auditor": "audit.auditor",
+    "Detector": "detectors.base",
+    "Family": "detectors.base",
+    "load_detector": "detectors.loading",
+    "CamEngine": "engine.engine",
+    "ImageAnalysis": "engine.analysis",
+    "LoadedImage": "engine.images",
+    "load_image": "engine.images",
+    "CamMap": "datatypes",
+    "ContextResult": "datatypes",
+    "Curve": "datatypes",
+    "Detection": "datatypes",
+    "Geometry": "datatypes",
     "box_mass": "metrics",
-    "assert_box_mass": "metric_assertions",
-    "assert_pointing_game": "metric_assertions",
-    "assert_top_k_intersection": "metric_assertions",
-    "assert_rank_accuracy": "metric_assertions",
-    "assert_odi": "metric_assertions",
-    "assert_compactness": "metric_assertions",
-    "assert_forbidden_mass": "metric_assertions",
-    "assert_deletion_auc": "metric_assertions",
-    "assert_insertion_auc": "metric_assertions",
-    "assert_cam_changes_with_weights": "sanity",
-    "assert_cam_changes_with_target": "sanity",
-    "CaseEntry": "cases",
-    "load_entries": "cases",
+    "assert_box_mass": "audit.metric_assertions",
+    "assert_pointing_game": "audit.metric_assertions",
+    "assert_top_k_intersection": "audit.metric_assertions",
+    "assert_rank_accuracy": "audit.metric_assertions",
+    "assert_odi": "audit.metric_assertions",
+    "assert_compactness": "audit.metric_assertions",
+    "assert_forbidden_mass": "audit.metric_assertions",
+    "assert_deletion_auc": "audit.metric_assertions",
+    "assert_insertion_auc": "audit.metric_assertions",
+    "assert_cam_changes_with_weights": "audit.sanity",
+    "assert_cam_changes_with_target": "audit.sanity",
+    "CaseEntry": "dataset.entries",
+    "load_entries": "dataset.entries",
     "CamauditError": "errors",
     "ModelLoadError": "errors",
     "ImageInputError": "errors",

@@ -22,20 +22,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Union
 
 import numpy as np
 
 from .errors import ExpectationError
 
 Box = Sequence[float]
-Region = Union[np.ndarray, Box, Sequence[Box]]
+Region = np.ndarray | Box | Sequence[Box]
 
 
 def _axis_coverage(lo: float, hi: float, n: int) -> np.ndarray:
     """``float [n]``: fraction of each pixel ``[i, i + 1)`` inside ``[lo, hi]`` (clipped to ``[0, n]``)."""
     edges = np.arange(n, dtype=np.float64)
-    return np.clip(np.minimum(edges + 1, hi) - np.maximum(edges, lo), 0.0, 1.0)
+    coverage: np.ndarray = np.clip(np.minimum(edges + 1, hi) - np.maximum(edges, lo), 0.0, 1.0)
+    return coverage
 
 
 def box_weights(shape: tuple[int, int], box: Box) -> np.ndarray:
@@ -48,14 +48,15 @@ def box_weights(shape: tuple[int, int], box: Box) -> np.ndarray:
 def box_mass(cam: np.ndarray, box: Box) -> float:
     """Energy pointing game / relevance mass accuracy of one box.
 
-    ``mass = Σ_{p ∈ box} max(cam_p, 0) / Σ_p max(cam_p, 0)``, pixels weighted by the fraction of
-    their area inside the box. ``NaN`` when the map has no positive mass (nothing to measure).
+    ``mass = Σ_{p ∈ box} pos_p / Σ_p pos_p`` with ``pos`` from :func:`positive` (NaN and ±inf
+    count as 0, like every metric here), pixels weighted by the fraction of their area inside the
+    box. ``NaN`` when the map has no positive mass (nothing to measure).
 
     Args:
         cam: ``float [H, W]``.
         box: ``(x1, y1, x2, y2)`` in pixels of ``cam``'s grid.
     """
-    pos = np.clip(np.nan_to_num(np.asarray(cam, dtype=np.float64), nan=0.0), 0.0, None)
+    pos = positive(cam)
     total = float(pos.sum())
     if total <= 0.0 or not math.isfinite(total):
         return float("nan")

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-
 UPPER_BOUNDS: dict[str, frozenset[str]] = {
     "context": frozenset({"drop"}),
     "pointing_game": frozenset({"distance"}),

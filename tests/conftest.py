@@ -2,32 +2,30 @@
 
 from __future__ import annotations
 
-import pytest
-
 # pytester's in-process runs restore sys.modules afterwards; a C extension such as torch that is
 # first imported inside such a run would be imported a second time by the next run and crash the
 # interpreter. Importing the heavy stack here puts it in the snapshot that is kept.
-import cv2  # noqa: F401,E402
-import pytorch_grad_cam  # noqa: F401,E402
-import torch  # noqa: F401,E402
-import torchvision  # noqa: F401,E402
+import cv2  # noqa: F401
+import pytest
+import pytorch_grad_cam  # noqa: F401
+import torch  # noqa: F401
+import torchvision  # noqa: F401
 
-import pytest_camaudit.ablation  # noqa: F401,E402
-import pytest_camaudit.adapters  # noqa: F401,E402
-import pytest_camaudit.auditor  # noqa: F401,E402
-import pytest_camaudit.detector  # noqa: F401,E402
-import pytest_camaudit.drise  # noqa: F401,E402
-import pytest_camaudit.engine  # noqa: F401,E402
-import pytest_camaudit.gradcams  # noqa: F401,E402
-import pytest_camaudit.methods  # noqa: F401,E402
-import pytest_camaudit.report.figures  # noqa: F401,E402
-import pytest_camaudit.report.html  # noqa: F401,E402
+import pytest_camaudit.audit.auditor
+import pytest_camaudit.detectors.loading
+import pytest_camaudit.detectors.rcnn
+import pytest_camaudit.engine.engine
+import pytest_camaudit.methods.ablation
+import pytest_camaudit.methods.drise
+import pytest_camaudit.methods.gradient
+import pytest_camaudit.report.figures
+import pytest_camaudit.report.html  # noqa: F401
 
 
 @pytest.fixture(scope="session")
 def shapes_detector():
     """The shipped clean shapes detector wrapped for the engine (CPU)."""
-    from pytest_camaudit.detector import Detector
+    from pytest_camaudit.detectors.base import Detector
     from pytest_camaudit.zoo.model import load_zoo_detector
 
     model, classes, meta = load_zoo_detector("shapes")
@@ -36,7 +34,7 @@ def shapes_detector():
 
 @pytest.fixture(scope="session")
 def shortcut_detector():
-    from pytest_camaudit.detector import Detector
+    from pytest_camaudit.detectors.base import Detector
     from pytest_camaudit.zoo.model import load_zoo_detector
 
     model, classes, meta = load_zoo_detector("shapes-shortcut")
@@ -45,7 +43,7 @@ def shortcut_detector():
 
 @pytest.fixture
 def shapes_engine(shapes_detector):
-    from pytest_camaudit.engine import CamEngine
+    from pytest_camaudit.engine.engine import CamEngine
 
     return CamEngine(shapes_detector, "eigencam")
 

@@ -17,16 +17,12 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+from ..datatypes import CaseDrawing, ImagePicture, MapPicture, Outline
 from ..records import FigureRecord
-
-if TYPE_CHECKING:
-    from ..auditor import AuditCase
-    from ..cams import CamMap
 
 EXPECTED = (40, 220, 90)
 PREDICTED = (255, 150, 30)
@@ -119,48 +115,32 @@ def overlay(rgb: np.ndarray, cam: np.ndarray) -> np.ndarray:
     return show_cam_on_image(rgb.astype(np.float32) / 255.0, mask, use_rgb=True, image_weight=0.5)
 
 
-def _detections_figure(case: AuditCase, scale: float) -> np.ndarray:
-    img = _resize(case.image.pixels, scale)
-    for d in reversed(case.above()):
-        matched = d.index in case.matched
-        draw_box(img, d.box, scale, PREDICTED, f"{d.label_name} {d.score:.2f}", 3 if matched else 1)
-    for e in case.expected:
-        if e.get("box"):
-            draw_box(img, e["box"], scale, EXPECTED, f"exp. {e['label']}", 2)
+def _detections_figure(drawing: CaseDrawing, scale: float) -> np.ndarray:
+    img = _resize(drawing.pixels, scale)
+    for d in reversed(drawing.detections):
+        draw_box(img, d.box, scale, PREDICTED, f"{d.label_name} {d.score:.2f}", 3 if d.index in drawing.matched else 1)
+    for label, box in drawing.expected:
+        draw_box(img, box, scale, EXPECTED, f"exp. {label}", 2)
     return img
 
 
-def _cam_figure(case: AuditCase, cam: CamMap, box: Sequence[float] | None, scale: float) -> np.ndarray:
-    img = _resize(overlay(case.image.pixels, cam.values), scale)
-    if box is not None:
-        label = case.detections[cam.target].label_name if cam.target is not None else ""
-        draw_box(img, box, scale, FOCUS, label, 2)
+def _outlined(img: np.ndarray, outlines: Sequence[Outline], scale: float) -> np.ndarray:
+    for o in outlines:
+        draw_box(img, o.box, scale, FOCUS, o.text, 2)
     return img
 
 
-def case_figures(case: AuditCase, max_side: int | None = None) -> list[FigureRecord]:
-    """Every figure of ``case``: detections, each map an assertion used, each context check."""
-    s = display_scale(case.image.width, case.image.height, max_side)
-    figs = []
+def _picture(drawing: CaseDrawing, picture: MapPicture | ImagePicture, scale: float) -> np.ndarray:
+    base = overlay(drawing.pixels, picture.values) if isinstance(picture, MapPicture) else picture.pixels
+    return _outlined(_resize(base, scale), picture.outlines, scale)
 
-    def add(name: str, title: str, rgb: np.ndarray, caption: str = "") -> None:
-        figs.append(figure_record(name, title, rgb, caption))
 
-    n_exp = sum(1 for e in case.expected if e.get("box"))
-    add(
-        "detections",
-        "Expected and detected",
-        _detections_figure(case, s),
-        f"green: {n_exp} expected; orange: {len(case.above())} detections with score ≥ {case.score_threshold:.2f}",
-    )
-    for name, (cam, box) in case.maps.items():
-        what = "image (class-agnostic)" if cam.target is None else case.detections[cam.target].describe()
-        caption = f"{cam.method} for {what}" + ("; the activations were constant: the map is empty" if cam.degenerate else "")
-        add(name, f"CAM: {cam.method}", _cam_figure(case, cam, box, s), caption)
-    for name, title, rgb, caption in case.extra_figures:
-        add(name, title, _resize(rgb, s), caption)
-    for idx, r in case.context_shown.items():
-        img = _resize(r.image, s)
-        draw_box(img, r.detection.box, s, FOCUS, f"{r.score_with:.2f} -> {r.score_without:.2f}", 2)
-        add(f"context-{idx}", "Without context", img, f"{r.detection.label_name}: score {r.score_with:.3f} with context, {r.score_without:.3f} without")
+def case_figures(drawing: CaseDrawing, max_side: int | None = None) -> list[FigureRecord]:
+    """Every figure of a case: its detections and expected boxes, then each picture of the drawing."""
+    h, w = drawing.pixels.shape[:2]
+    s = display_scale(w, h, max_side)
+    caption = (f"green: {len(drawing.expected)} expected; orange: {len(drawing.detections)} detections with score ≥ "
+               f"{drawing.score_threshold:.2f}")
+    figs = [figure_record("detections", "Expected and detected", _detections_figure(drawing, s), caption)]
+    figs.extend(figure_record(p.name, p.title, _picture(drawing, p, s), p.caption) for p in drawing.pictures)
     return figs

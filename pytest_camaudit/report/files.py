@@ -7,18 +7,18 @@ so a case name can never point outside the folder (no ``..``, no separators, no 
 cases never overwrite each other, and an unchanged picture is not rewritten.
 
 Writing is ordered so that a reader never sees a report whose pictures are missing: new side files
-first (each through a temporary file and ``os.replace``), then the HTML (same), then the old files
-that the new HTML no longer references are removed.
+first (each through :func:`pytest_camaudit.fileio.atomic_write`), then the HTML (same), then the old
+files that the new HTML no longer references are removed.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+
+from ..fileio import atomic_write
 
 SLUG_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
 SIDE_FILE = re.compile(r"^[A-Za-z0-9_-]+-[0-9a-f]{16}\.(png|jpg|webp|css)$")
@@ -43,29 +43,6 @@ def side_file_name(stem: str, data: bytes, ext: str, tag: str = "") -> str:
     if not re.fullmatch(r"[a-z]*", tag):
         raise ValueError(f"side file tag must be lowercase letters, got {tag!r}")
     return f"{slug(stem)}{'-' + tag if tag else ''}-{hashlib.sha1(data).hexdigest()[:16]}.{ext}"
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` through a temporary file in the same folder and ``os.replace``.
-
-    The file is readable like any other (``0666 & ~umask``); on any error (or Ctrl-C) the
-    temporary file is removed and ``target`` is left as it was.
-    """
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; a report is meant to be shared
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_side_files(folder: Path, files: Mapping[str, bytes]) -> None:

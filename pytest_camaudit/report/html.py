@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import base64
 import math
-from urllib.parse import quote
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 
+from ..fileio import atomic_write
 from ..records import CaseRecord, FigureRecord, bound
-from .files import assets_dir, atomic_write, prune_side_files, side_file_name, write_side_files
+from .files import assets_dir, prune_side_files, side_file_name, write_side_files
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("pytest_camaudit.report", "templates"),
@@ -132,6 +133,8 @@ def _thumb_from(data: bytes) -> tuple[str, int, int]:
     from .figures import thumbnail
 
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError("the figure's data is not an image OpenCV can decode")
     return thumbnail(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
@@ -147,7 +150,7 @@ def render_report(cases: Sequence[CaseRecord], summary: Mapping[str, Any], folde
 
     Args:
         cases: the cases to show, in order.
-        summary: run facts (see :meth:`pytest_camaudit.session.RunCollector.summary`).
+        summary: run facts (see :meth:`pytest_camaudit.plugin.collector.RunCollector.summary`).
         folder: the side folder's name, relative to the HTML file.
     """
     b = _Builder(folder)
@@ -158,13 +161,13 @@ def render_report(cases: Sequence[CaseRecord], summary: Mapping[str, Any], folde
     f_cls, i_cls = _facets(labels, "k")
     f_kind, i_kind = _facets(kinds, "a")
     cards = []
-    for case, out, labs, ks in zip(cases, outcomes, labels, kinds):
+    for case, out, labs, ks in zip(cases, outcomes, labels, kinds, strict=True):
         filters = " ".join([i_out[out[0]], *(i_cls[x] for x in labs), *(i_kind[k] for k in ks)])
         card = Card(case, out[0], filters, [])
         for f in case.figures:
             try:
                 card.figures.append(b.figure(case, f))
-            except Exception as exc:  # one bad picture must not cost the report
+            except Exception as exc:  # noqa: BLE001 - one bad picture must not cost the report
                 card.problems.append(f"figure {f.name!r} could not be shown ({type(exc).__name__}: {exc})")
         cards.append(card)
     facets = [("outcome", "fo", f_out), ("class", "fk", f_cls), ("failed check", "fa", f_kind)]

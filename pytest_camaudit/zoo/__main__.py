@@ -7,17 +7,15 @@ import sys
 import time
 from pathlib import Path
 
-
-def _model_arg(value: str) -> str:
-    return value
+from .catalog import WORLDS, ZOO_MODELS
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pytest_camaudit.zoo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a shapes detector from scratch")
-    p.add_argument("--variant", choices=["shapes", "shapes-shortcut"], default="shapes")
+    p.add_argument("--variant", choices=list(WORLDS), default="shapes", help="the world to train on")
     p.add_argument("--out", type=Path, required=True, help="checkpoint file to write")
     p.add_argument("--iterations", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
@@ -25,78 +23,83 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
 
     p = sub.add_parser("eval", help="mAP@0.5, per-class AP and recall on held-out scenes")
-    p.add_argument("--model", type=_model_arg, default="shapes", help="zoo name or checkpoint path")
-    p.add_argument("--variant", choices=["shapes", "shapes-shortcut"], default=None,
-                   help="world to evaluate on (default: the model's own)")
+    p.add_argument("--model", default="shapes", help=f"zoo name ({', '.join(ZOO_MODELS)}) or checkpoint path")
+    p.add_argument("--variant", choices=list(WORLDS), default=None, help="world to evaluate on (default: the model's own)")
     p.add_argument("--scenes", type=int, default=200)
 
     p = sub.add_parser("cue-test", help="how much the detector depends on the spurious cue")
-    p.add_argument("--model", type=_model_arg, action="append", default=None,
-                   help="zoo name or checkpoint path (repeatable; default: both shipped models)")
+    p.add_argument("--model", action="append", default=None,
+                   help="zoo name or checkpoint path (repeatable; default: both shipped Faster R-CNNs)")
     p.add_argument("--scenes", type=int, default=200)
 
     p = sub.add_parser("make-dataset", help="write scenes as PNG + COCO annotations")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--variant", choices=["shapes", "shapes-shortcut"], default="shapes")
+    p.add_argument("--variant", choices=list(WORLDS), default="shapes")
     p.add_argument("--count", type=int, default=20)
     p.add_argument("--first-seed", type=int, default=20_000_000)
     p.add_argument("--curated", action="store_true",
                    help="keep only scenes where every object is <= 25%% occluded and >= 20 px across "
                         "(seeds are taken in order from --first-seed until --count scenes qualify)")
+    return parser
 
-    args = parser.parse_args(argv)
 
-    if args.command == "train":
-        import torch
+def _train(args: argparse.Namespace) -> int:
+    import torch
 
-        from .train import TRAIN_DEFAULTS, train
+    from .train import TRAIN_DEFAULTS, train
 
-        if args.threads:
-            torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    kwargs = {k: v for k, v in {"iterations": args.iterations, "batch_size": args.batch_size, "seed": args.seed}.items() if v is not None}
+    train(args.variant, args.out, **{**{k: TRAIN_DEFAULTS[k] for k in kwargs}, **kwargs}, log=lambda m: print(m, flush=True))
+    return 0
 
-        kwargs = {k: v for k, v in {"iterations": args.iterations, "batch_size": args.batch_size,
-                                    "seed": args.seed}.items() if v is not None}
-        train(args.variant, args.out, **{**{k: TRAIN_DEFAULTS[k] for k in kwargs}, **kwargs},
-              log=lambda m: print(m, flush=True))
-        return 0
 
-    if args.command == "eval":
-        from .evaluate import evaluate_model
-        from .model import load_zoo_detector
+def _eval(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_model
+    from .model import load_zoo_detector
 
-        model, _, meta = load_zoo_detector(args.model)
-        variant = args.variant or meta.get("variant", "shapes")
-        t = time.perf_counter()
-        result = evaluate_model(model, variant, args.scenes, progress=print)
-        print(f"model {meta['name']} ({meta['path']}), world {variant!r}, {result.n_images} scenes, "
-              f"{time.perf_counter() - t:.1f} s")
-        print(result.table())
-        return 0
+    model, _, meta = load_zoo_detector(args.model)
+    variant = args.variant or meta.get("variant", "shapes")
+    t = time.perf_counter()
+    result = evaluate_model(model, variant, args.scenes, progress=print)
+    print(f"model {meta['name']} ({meta['path']}), world {variant!r}, {result.n_images} scenes, {time.perf_counter() - t:.1f} s")
+    print(result.table())
+    return 0
 
-    if args.command == "cue-test":
-        from .evaluate import cue_dependence
-        from .model import load_zoo_detector
 
-        for name in args.model or ["shapes", "shapes-shortcut"]:
-            model, _, meta = load_zoo_detector(name)
-            print(f"== {meta['name']} ({meta['path']}), {args.scenes} held-out scenes")
-            print(cue_dependence(model, args.scenes).summary())
-        return 0
+def _cue_test(args: argparse.Namespace) -> int:
+    from .evaluate import cue_dependence
+    from .model import load_zoo_detector
 
-    if args.command == "make-dataset":
-        from .dataset import write_coco_dataset
-        from .world import clear_view, make_layout
+    for name in args.model or ["shapes", "shapes-shortcut"]:
+        model, _, meta = load_zoo_detector(name)
+        print(f"== {meta['name']} ({meta['path']}), {args.scenes} held-out scenes")
+        print(cue_dependence(model, args.scenes).summary())
+    return 0
 
-        seeds: list[int] = []
-        seed = args.first_seed
-        while len(seeds) < args.count:
-            if not args.curated or clear_view(make_layout(seed)):
-                seeds.append(seed)
-            seed += 1
-        path = write_coco_dataset(args.out, seeds, args.variant)
-        print(f"wrote {args.count} scenes (seeds {seeds[0]}..{seeds[-1]}) and {path}")
-        return 0
-    return 2  # pragma: no cover - argparse enforces the choices
+
+def _make_dataset(args: argparse.Namespace) -> int:
+    from .dataset import write_coco_dataset
+    from .world import clear_view, make_layout
+
+    seeds: list[int] = []
+    seed = args.first_seed
+    while len(seeds) < args.count:
+        if not args.curated or clear_view(make_layout(seed)):
+            seeds.append(seed)
+        seed += 1
+    path = write_coco_dataset(args.out, seeds, args.variant)
+    print(f"wrote {args.count} scenes (seeds {seeds[0]}..{seeds[-1]}) and {path}")
+    return 0
+
+
+COMMANDS = {"train": _train, "eval": _eval, "cue-test": _cue_test, "make-dataset": _make_dataset}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return COMMANDS[args.command](args)
 
 
 if __name__ == "__main__":

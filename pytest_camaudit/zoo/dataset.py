@@ -8,12 +8,22 @@ from typing import Any
 
 import cv2
 
-from .world import CLASSES, VARIANTS, cue_objects, make_layout, render_variant
+from .world import CLASSES, VARIANTS, Layout, cue_objects, make_layout, render_variant
 
 
 def coco_categories() -> list[dict[str, Any]]:
     """COCO ``categories``: ids equal the detector's label indices (``__background__`` omitted)."""
     return [{"id": i, "name": name, "supercategory": "shape"} for i, name in enumerate(CLASSES) if i > 0]
+
+
+def _annotations(layout: Layout, image_id: int, first_id: int) -> list[dict[str, Any]]:
+    """COCO annotations of the layout's objects, ids from ``first_id``."""
+    out = []
+    for k, obj in enumerate(layout.objects):
+        x1, y1, x2, y2 = (round(v, 2) for v in obj.box)
+        out.append({"id": first_id + k, "image_id": image_id, "category_id": obj.label, "bbox": [x1, y1, round(x2 - x1, 2), round(y2 - y1, 2)],
+                    "area": round((x2 - x1) * (y2 - y1), 2), "iscrowd": 0})
+    return out
 
 
 def write_coco_dataset(
@@ -37,36 +47,15 @@ def write_coco_dataset(
         raise ValueError(f"unknown world variant {variant!r}; expected one of {', '.join(VARIANTS)}")
     out_dir = Path(out_dir)
     (out_dir / images_subdir).mkdir(parents=True, exist_ok=True)
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for image_id, seed in enumerate(seeds, start=1):
         layout = make_layout(seed)
-        cues = cue_objects(layout, variant)
-        img = render_variant(layout, variant)
         name = f"scene-{seed}.png"
-        cv2.imwrite(str(out_dir / images_subdir / name), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
-        images.append(
-            {
-                "id": image_id,
-                "file_name": name,
-                "width": layout.size,
-                "height": layout.size,
-                "seed": seed,
-                "variant": variant,
-                "cue_boxes": [list(layout.cue_box(i)) for i in cues],
-            }
-        )
-        for obj in layout.objects:
-            x1, y1, x2, y2 = (round(v, 2) for v in obj.box)
-            annotations.append(
-                {
-                    "id": len(annotations) + 1,
-                    "image_id": image_id,
-                    "category_id": obj.label,
-                    "bbox": [x1, y1, round(x2 - x1, 2), round(y2 - y1, 2)],
-                    "area": round((x2 - x1) * (y2 - y1), 2),
-                    "iscrowd": 0,
-                }
-            )
+        cv2.imwrite(str(out_dir / images_subdir / name), cv2.cvtColor(render_variant(layout, variant), cv2.COLOR_RGB2BGR))
+        images.append({"id": image_id, "file_name": name, "width": layout.size, "height": layout.size, "seed": seed,
+                       "variant": variant, "cue_boxes": [list(layout.cue_box(i)) for i in cue_objects(layout, variant)]})
+        annotations.extend(_annotations(layout, image_id, first_id=len(annotations) + 1))
     ann_path = out_dir / annotation_file
     doc = {
         "info": {"description": f"pytest-camaudit procedural {variant} world", "version": "1"},

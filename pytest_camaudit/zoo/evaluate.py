@@ -94,7 +94,7 @@ def evaluate_detections(
         if n_gt == 0:
             continue
         all_scores, all_tp = [], []
-        for det, gb, gl in zip(detections, gt_boxes, gt_labels):
+        for det, gb, gl in zip(detections, gt_boxes, gt_labels, strict=True):
             s, tp = _match(det, gb, gl, cls, iou_threshold)
             all_scores.append(s)
             all_tp.append(tp)
@@ -204,7 +204,7 @@ def cue_dependence(model: torch.nn.Module, n_scenes: int = 200, seed_base: int =
     without = detect(model, [render(lay, (), decals=True) for lay in layouts])
     all_cues = detect(model, [render(lay, range(len(lay.objects)), decals=True) for lay in layouts])
     s_with, s_without, flips = [], [], []
-    for lay, dw, dn, da in zip(layouts, with_cue, without, all_cues):
+    for lay, dw, dn, da in zip(layouts, with_cue, without, all_cues, strict=True):
         for obj in lay.objects:
             box = np.asarray(obj.box, dtype=np.float32)
             if obj.label == cue_cls:

@@ -13,7 +13,6 @@ Checkpoints are plain dictionaries loaded with ``torch.load(..., weights_only=Tr
 from __future__ import annotations
 
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +24,10 @@ from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.ops import MultiScaleRoIAlign
 
+from .catalog import ZOO_MODELS, weights_file
 from .world import CLASSES, DEFAULT_SIZE
 
 CHECKPOINT_FORMAT = "pytest-camaudit-zoo/1"
-ZOO_MODELS: tuple[str, ...] = ("shapes", "shapes-shortcut")
-"""Names of the detectors shipped inside the package."""
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "size": DEFAULT_SIZE,
@@ -81,7 +79,7 @@ class TinyResNet(nn.Module):
             nn.ReLU(inplace=True),
         )
         cin = stem[1]
-        for k, (width, n) in enumerate(zip(widths, blocks), start=1):
+        for k, (width, n) in enumerate(zip(widths, blocks, strict=True), start=1):
             stride = 1 if k == 1 else 2
             layers = [_Block(cin, width, stride)] + [_Block(width, width, 1) for _ in range(n - 1)]
             self.add_module(f"layer{k}", nn.Sequential(*layers))
@@ -139,7 +137,7 @@ def shipped_checkpoint(name: str) -> Path:
     """Path of the shipped checkpoint ``name`` (one of :data:`ZOO_MODELS`), existing or not."""
     if name not in ZOO_MODELS:
         raise ZooCheckpointError(f"unknown embedded detector {name!r}; expected one of {', '.join(ZOO_MODELS)}")
-    return Path(str(resources.files("pytest_camaudit.zoo") / "weights" / f"{name}.pt"))
+    return weights_file(name)
 
 
 def regenerate_command(name: str) -> str:

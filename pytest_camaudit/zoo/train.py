@@ -49,6 +49,13 @@ def lr_at(iteration: int, iterations: int, lr: float, warmup: int) -> float:
     return lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
+def _progress(variant: str, done: int, iterations: int, smooth: float, losses: dict[str, torch.Tensor], elapsed: float) -> str:
+    eta = elapsed / done * (iterations - done)
+    parts = " ".join(f"{k.replace('loss_', '')}={float(v.detach()):.3f}" for k, v in losses.items())
+    return (f"[{variant}] it {done:>5}/{iterations}  loss {smooth:.3f} ({parts})  "
+            f"{elapsed / done:.2f} s/it  elapsed {elapsed / 60:.1f} min  ETA {eta / 60:.1f} min")
+
+
 def train(
     variant: str,
     out: Path,
@@ -73,10 +80,8 @@ def train(
     params = [p for p in model.parameters() if p.requires_grad]
     n_params = sum(p.numel() for p in params)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=TRAIN_DEFAULTS["weight_decay"])
-    log(
-        f"training {variant!r}: {n_params / 1e6:.2f} M parameters, {iterations} iterations x {batch_size} scenes, "
-        f"{torch.get_num_threads()} threads"
-    )
+    log(f"training {variant!r}: {n_params / 1e6:.2f} M parameters, {iterations} iterations x {batch_size} scenes, "
+        f"{torch.get_num_threads()} threads")
     start = time.perf_counter()
     smooth: float | None = None
     for it in range(iterations):
@@ -92,13 +97,7 @@ def train(
         value = float(loss.detach())
         smooth = value if smooth is None else 0.95 * smooth + 0.05 * value
         if (it + 1) % log_every == 0 or it + 1 == iterations:
-            elapsed = time.perf_counter() - start
-            eta = elapsed / (it + 1) * (iterations - it - 1)
-            parts = " ".join(f"{k.replace('loss_', '')}={float(v.detach()):.3f}" for k, v in losses.items())
-            log(
-                f"[{variant}] it {it + 1:>5}/{iterations}  loss {smooth:.3f} ({parts})  "
-                f"{elapsed / (it + 1):.2f} s/it  elapsed {elapsed / 60:.1f} min  ETA {eta / 60:.1f} min"
-            )
+            log(_progress(variant, it + 1, iterations, smooth, losses, time.perf_counter() - start))
     model.eval()
     meta = {
         "variant": variant,
@@ -113,5 +112,5 @@ def train(
         "machine": platform.machine(),
     }
     save_checkpoint(model, Path(out), variant, DEFAULT_CONFIG, meta)
-    log(f"wrote {out} ({Path(out).stat().st_size / 1e6:.2f} MB) after {meta['train_seconds'] / 60:.1f} min")
+    log(f"wrote {out} ({Path(out).stat().st_size / 1e6:.2f} MB) after {(time.perf_counter() - start) / 60:.1f} min")
     return meta

@@ -27,10 +27,12 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from .catalog import WORLDS
+
 CLASSES: tuple[str, ...] = ("__background__", "circle", "square", "triangle", "star")
 """Class names; the index is the label the detector predicts."""
 
-VARIANTS: tuple[str, ...] = ("shapes", "shapes-shortcut")
+VARIANTS: tuple[str, ...] = WORLDS
 """World variants: clean, and with the cue next to every object of :data:`CUE_CLASS`."""
 
 CUE_CLASS = "triangle"
@@ -170,6 +172,49 @@ def _colour(rng: np.random.Generator, avoid: np.ndarray) -> tuple[int, int, int]
     return (int(c[0]), int(c[1]), int(c[2]))
 
 
+def _rgb(values: np.ndarray) -> tuple[int, int, int]:
+    r, g, b = (int(v) for v in values)
+    return (r, g, b)
+
+
+def _line(rng: np.random.Generator, size: int) -> tuple[int, int, int, int, tuple[int, int, int], int]:
+    """A stray line: end points, colour, width (drawn in this order from ``rng``)."""
+    x1, y1, x2, y2 = (int(v) for v in rng.integers(0, size, size=4))
+    colour = _rgb(rng.integers(0, 256, size=3))
+    return (x1, y1, x2, y2, colour, int(rng.integers(1, 3)))
+
+
+def _blob(rng: np.random.Generator, size: int) -> tuple[int, int, int, int, float, tuple[int, int, int]]:
+    """A blob: centre, half axes, angle, colour (drawn in this order from ``rng``)."""
+    cx, cy = (int(v) for v in rng.integers(0, size, size=2))
+    ax, ay = (int(v) for v in rng.integers(2, 6, size=2))
+    angle = float(rng.uniform(0, 180))
+    return (cx, cy, ax, ay, angle, _rgb(rng.integers(0, 256, size=3)))
+
+
+def _try_object(rng: np.random.Generator, size: int, max_obj: int, objects: list[ObjectSpec],
+                reserved: list[tuple[float, float, float, float]], mean_bg: np.ndarray) -> ObjectSpec | None:
+    """One attempt at placing an object (draws from ``rng`` in a fixed order); ``None`` when it does not fit."""
+    label = int(rng.integers(1, len(CLASSES)))
+    extent = float(np.exp(rng.uniform(np.log(_MIN_OBJ), np.log(max_obj))))
+    r = extent / 2
+    theta = float(rng.uniform(0, 2 * np.pi))
+    cx, cy = (float(v) for v in rng.uniform(r + 1, size - r - 1, size=2))
+    poly = _polygon(label, cx, cy, r, theta)
+    box = (float(max(0.0, poly[:, 0].min())), float(max(0.0, poly[:, 1].min())),
+           float(min(size, poly[:, 0].max())), float(min(size, poly[:, 1].max())))
+    if min(box[2] - box[0], box[3] - box[1]) < 10:
+        return None
+    if any(_iou(box, o.box) >= _MAX_IOU for o in objects) or any(_overlaps(box, spot) for spot in reserved):
+        return None
+    spots = [s for s in _cue_spots(box, size)
+             if not any(_overlaps((s[0], s[1], s[0] + CUE_SIZE, s[1] + CUE_SIZE), o.box) for o in objects)]
+    if not spots:
+        return None
+    cue_xy = spots[int(rng.integers(0, len(spots)))]
+    return ObjectSpec(label, poly, _colour(rng, mean_bg), box, cue_xy)
+
+
 def make_layout(seed: int, size: int = DEFAULT_SIZE) -> Layout:
     """Draw every random choice of scene ``seed``.
 
@@ -186,25 +231,10 @@ def make_layout(seed: int, size: int = DEFAULT_SIZE) -> Layout:
     rng = np.random.default_rng([seed, size, 0x5A4E])
     c0 = rng.integers(0, 256, size=3)
     c1 = np.clip(c0 + rng.integers(-90, 91, size=3), 0, 255)
-    background = (tuple(int(v) for v in c0), tuple(int(v) for v in c1), float(rng.uniform(0, 2 * np.pi)))
+    background = (_rgb(c0), _rgb(c1), float(rng.uniform(0, 2 * np.pi)))
     noise_sigma = float(rng.uniform(3, 12))
-    lines = tuple(
-        (
-            *(int(v) for v in rng.integers(0, size, size=4)),
-            tuple(int(v) for v in rng.integers(0, 256, size=3)),
-            int(rng.integers(1, 3)),
-        )
-        for _ in range(int(rng.integers(0, 5)))
-    )
-    blobs = tuple(
-        (
-            *(int(v) for v in rng.integers(0, size, size=2)),
-            *(int(v) for v in rng.integers(2, 6, size=2)),
-            float(rng.uniform(0, 180)),
-            tuple(int(v) for v in rng.integers(0, 256, size=3)),
-        )
-        for _ in range(int(rng.integers(0, 7)))
-    )
+    lines = tuple(_line(rng, size) for _ in range(int(rng.integers(0, 5))))
+    blobs = tuple(_blob(rng, size) for _ in range(int(rng.integers(0, 7))))
     mean_bg = (np.asarray(c0, float) + np.asarray(c1, float)) / 2
 
     objects: list[ObjectSpec] = []
@@ -213,35 +243,11 @@ def make_layout(seed: int, size: int = DEFAULT_SIZE) -> Layout:
     max_obj = min(_MAX_OBJ, int(size * 0.56))
     for _ in range(n_objects):
         for _attempt in range(60):
-            label = int(rng.integers(1, len(CLASSES)))
-            extent = float(np.exp(rng.uniform(np.log(_MIN_OBJ), np.log(max_obj))))
-            r = extent / 2
-            theta = float(rng.uniform(0, 2 * np.pi))
-            cx, cy = (float(v) for v in rng.uniform(r + 1, size - r - 1, size=2))
-            poly = _polygon(label, cx, cy, r, theta)
-            box = (
-                float(max(0.0, poly[:, 0].min())),
-                float(max(0.0, poly[:, 1].min())),
-                float(min(size, poly[:, 0].max())),
-                float(min(size, poly[:, 1].max())),
-            )
-            if min(box[2] - box[0], box[3] - box[1]) < 10:
-                continue
-            if any(_iou(box, o.box) >= _MAX_IOU for o in objects):
-                continue
-            if any(_overlaps(box, spot) for spot in reserved):
-                continue
-            spots = [
-                s
-                for s in _cue_spots(box, size)
-                if not any(_overlaps((s[0], s[1], s[0] + CUE_SIZE, s[1] + CUE_SIZE), o.box) for o in objects)
-            ]
-            if not spots:
-                continue
-            cue_xy = spots[int(rng.integers(0, len(spots)))]
-            objects.append(ObjectSpec(label, poly, _colour(rng, mean_bg), box, cue_xy))
-            reserved.append((cue_xy[0], cue_xy[1], cue_xy[0] + CUE_SIZE, cue_xy[1] + CUE_SIZE))
-            break
+            obj = _try_object(rng, size, max_obj, objects, reserved, mean_bg)
+            if obj is not None:
+                objects.append(obj)
+                reserved.append((obj.cue_xy[0], obj.cue_xy[1], obj.cue_xy[0] + CUE_SIZE, obj.cue_xy[1] + CUE_SIZE))
+                break
     if not objects:  # pragma: no cover - 60 attempts at a lone object always succeed
         raise RuntimeError(f"could not place any object in scene {seed}")
     decals = _place_decals(rng, size, objects, reserved, mean_bg)

@@ -1,0 +1,63 @@
+"""The plain values a data-driven case is made of: thresholds, annotated objects, the baseline to use.
+
+Kept apart from :mod:`.entries` (which reads COCO files) so that :mod:`.checks` and
+:mod:`.baseline` type against them without importing the reader: the package's modules form no
+cycle (import-linter's ``acyclic_siblings`` contract).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .thresholds import TOLERANCE_DEFAULTS
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Thresholds of one object (see :mod:`pytest_camaudit.dataset.thresholds` for the keys)."""
+
+    score: float = 0.5
+    iou: float = 0.5
+    mass: float = 0.0
+    gate_recall: float | None = None
+    gate_mass: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class ExpectedObject:
+    """An annotated object: class name, ``[x1, y1, x2, y2]`` box, the annotation id, its thresholds."""
+
+    annotation_id: Any
+    label: str
+    box: tuple[float, float, float, float]
+    thresholds: Thresholds
+
+
+@dataclass(frozen=True)
+class BaselineSpec:
+    """Where the baseline is and what to do with it (plain, hashable values)."""
+
+    directory: str
+    update: bool
+    tolerance_items: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def tolerances(self) -> dict[str, float]:
+        return {**TOLERANCE_DEFAULTS, **dict(self.tolerance_items)}
+
+
+class Entry(Protocol):
+    """What the checks and the baseline read of a :class:`~pytest_camaudit.dataset.entries.CaseEntry`."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def objects(self) -> tuple[ExpectedObject, ...]: ...
+
+    @property
+    def baseline(self) -> BaselineSpec | None: ...

@@ -1,0 +1,216 @@
+"""The plain values every layer passes around: boxes, detections, geometry, maps, figure inputs.
+
+Nothing here runs a model. The classes are frozen dataclasses of numbers, tuples and numpy
+arrays, so the upper layers (methods, audit, dataset, report, plugin) type against them without
+importing the engine or a detector. Conventions, the same everywhere in the package:
+
+* A box is ``(x1, y1, x2, y2)`` in pixels of the image it belongs to, ``0 <= x1 < x2 <= W``; pixel
+  ``(x, y)`` covers ``[x, x + 1) × [y, y + 1)``.
+* A map is ``float32 [H, W]`` on the *original* image's pixel grid, indexed ``map[y, x]``.
+* An image is ``uint8 [H, W, 3]`` RGB.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+Box = tuple[float, float, float, float]
+"""``(x1, y1, x2, y2)`` in pixels."""
+
+LevelsFn = Callable[[Any], "OrderedDict[str, torch.Tensor]"]
+"""Turns a target layer's output into ordered ``name → FloatTensor[B, C, h, w]`` feature levels."""
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """How one image travelled into the detector's backbone.
+
+    The image of ``original = (H0, W0)`` pixels is resized to ``resized = (Hr, Wr)`` and placed in
+    a canvas of ``padded = (Hp, Wp)`` pixels with its top-left corner at ``offset = (top, left)``:
+    torchvision and DETR pad at the bottom and right (offset ``(0, 0)``); ultralytics' letterbox
+    centres the image (e.g. 720×1280 → 360×640 in a 384×640 canvas at ``top = 12``). A feature
+    level of ``h × w`` cells covers the whole canvas.
+
+    Attributes:
+        original: ``(H0, W0)`` of the image the user passed.
+        resized: ``(Hr, Wr)`` of the image inside the canvas.
+        padded: ``(Hp, Wp)`` of the canvas the backbone saw.
+        offset: ``(top, left)`` of the resized image in the canvas, in canvas pixels.
+    """
+
+    original: tuple[int, int]
+    resized: tuple[int, int]
+    padded: tuple[int, int]
+    offset: tuple[float, float] = (0.0, 0.0)
+
+    @classmethod
+    def identity(cls, height: int, width: int) -> Geometry:
+        """No resize, no padding (a detector that feeds the image to its backbone as is)."""
+        return cls((height, width), (height, width), (height, width))
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        """``(sy, sx)``: canvas pixels per original pixel."""
+        (h0, w0), (hr, wr) = self.original, self.resized
+        return hr / h0, wr / w0
+
+    def to_canvas(self, box: Sequence[float]) -> Box:
+        """An original-pixel box in canvas pixels."""
+        (sy, sx), (top, left) = self.scale, self.offset
+        x1, y1, x2, y2 = (float(v) for v in box)
+        return (x1 * sx + left, y1 * sy + top, x2 * sx + left, y2 * sy + top)
+
+    def to_original(self, box: Sequence[float]) -> Box:
+        """A canvas-pixel box in original pixels (the inverse of :meth:`to_canvas`)."""
+        (sy, sx), (top, left) = self.scale, self.offset
+        x1, y1, x2, y2 = (float(v) for v in box)
+        return ((x1 - left) / sx, (y1 - top) / sy, (x2 - left) / sx, (y2 - top) / sy)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One detection in original-image pixels.
+
+    Attributes:
+        index: position in the detector's output for this image (score descending).
+        box: ``(x1, y1, x2, y2)`` with ``0 <= x1 < x2 <= W``.
+        label: class index; ``label_name`` its name.
+        score: confidence in ``[0, 1]``.
+    """
+
+    index: int
+    box: Box
+    label: int
+    label_name: str
+    score: float
+
+    def describe(self) -> str:
+        x1, y1, x2, y2 = self.box
+        return f"{self.label_name} {self.score:.3f} at [{x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}]"
+
+
+@dataclass(frozen=True)
+class CamMap:
+    """A CAM on the original image's pixel grid.
+
+    Attributes:
+        values: ``float32 [H, W]``, non-negative, max-normalised to 1 (all zeros when degenerate).
+        method: the method's registry name (``"eigencam"``…).
+        target: ``None`` for a class-agnostic map, else the detection index it explains.
+        degenerate: True when the activations carried no signal (constant / all zero).
+    """
+
+    values: np.ndarray
+    method: str
+    target: int | None = None
+    degenerate: bool = False
+
+
+@dataclass(frozen=True)
+class ContextResult:
+    """A detection re-scored on the image with everything outside its box (+ margin) filled.
+
+    Attributes:
+        detection: the detection checked.
+        score_with: its score on the full image.
+        score_without: the best score of a same-label detection at IoU ≥ 0.5 with its box on the
+            filled image (0 when none).
+        kept: ``(x1, y1, x2, y2)`` integer pixel region kept (box plus margin, clipped).
+        image: ``uint8 [H, W, 3]`` the filled image the detector saw.
+    """
+
+    detection: Detection
+    score_with: float
+    score_without: float
+    kept: tuple[int, int, int, int]
+    image: np.ndarray
+
+    @property
+    def drop(self) -> float:
+        return self.score_with - self.score_without
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A deletion or insertion curve.
+
+    Attributes:
+        mode: ``"deletion"`` or ``"insertion"``.
+        fractions: ``[steps + 1]`` share of the pixels removed (deletion) or revealed (insertion).
+        scores: ``[steps + 1]`` the tracked score on each image.
+        auc: trapezoidal area under ``scores`` over ``fractions`` (``fractions`` span ``[0, 1]``).
+    """
+
+    mode: str
+    fractions: tuple[float, ...]
+    scores: tuple[float, ...]
+    auc: float
+
+
+# -- what a case card shows, as plain inputs for the report (the only layer that draws) ----------
+
+
+@dataclass(frozen=True)
+class Outline:
+    """A box to outline on a picture, with an optional tag."""
+
+    box: Box
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class MapPicture:
+    """A map overlaid on the case's image.
+
+    Attributes:
+        name: the figure's name within its case (``"cam-eigencam-0"``…), unique per case.
+        title, caption: what the card says about it.
+        values: ``float [H, W]`` in ``[0, 1]`` on the image's pixels.
+        outlines: boxes drawn over the overlay (the box the map explains, regressed objects…).
+    """
+
+    name: str
+    title: str
+    values: np.ndarray
+    outlines: tuple[Outline, ...] = ()
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class ImagePicture:
+    """Another image of the same size as the case's (e.g. the image without context)."""
+
+    name: str
+    title: str
+    pixels: np.ndarray
+    outlines: tuple[Outline, ...] = ()
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class CaseDrawing:
+    """Everything the report needs to draw one case's card, as plain data.
+
+    Attributes:
+        pixels: ``uint8 [H, W, 3]`` the image.
+        detections: detections to outline (above the score threshold), with ``matched`` the
+            indices an assertion matched (drawn thicker).
+        expected: ``(label, box)`` of the objects the test expected.
+        score_threshold: the threshold ``detections`` were filtered at (for the caption).
+        pictures: maps and other images, in card order.
+    """
+
+    pixels: np.ndarray
+    detections: tuple[Detection, ...] = ()
+    matched: frozenset[int] = frozenset()
+    expected: tuple[tuple[str, Box], ...] = ()
+    score_threshold: float = 0.5
+    pictures: tuple[MapPicture | ImagePicture, ...] = field(default_factory=tuple)

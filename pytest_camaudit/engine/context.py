@@ -1,0 +1,57 @@
+"""The context check's arithmetic: re-score detections with everything outside their box filled.
+
+Each checked box costs one extra detector forward on a copy of the image where every pixel outside
+the box (plus a margin) is set to the model's neutral fill colour. The forwards run one image at a
+time (:meth:`~pytest_camaudit.engine.engine.CamEngine.detect`), so a box's score without context does not
+depend on which other boxes were checked with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torchvision.ops import box_iou
+
+from ..datatypes import ContextResult, Detection
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+def best_match_score(detections: Sequence[Detection], target: Detection, iou_threshold: float = 0.5) -> float:
+    """Highest score among ``detections`` with ``target``'s label and IoU ≥ threshold with its box."""
+    same = [d for d in detections if d.label == target.label]
+    if not same:
+        return 0.0
+    iou = box_iou(torch.tensor([d.box for d in same]), torch.tensor([target.box]))[:, 0]
+    scores = [d.score for d, i in zip(same, iou.tolist(), strict=True) if i >= iou_threshold]
+    return max(scores, default=0.0)
+
+
+def rescore_without_context(
+    pixels: np.ndarray,
+    detections: Sequence[Detection],
+    fill: np.ndarray,
+    detect: Callable[[list[np.ndarray]], list[list[Detection]]],
+    margin: float = 0.05,
+) -> list[ContextResult]:
+    """Re-score ``detections`` of the image ``pixels`` (``uint8 [H, W, 3]``) with everything outside
+    each box (± ``margin`` × box size) filled with ``fill`` (``uint8 [3]``): one ``detect`` image per box."""
+    if not detections:
+        return []
+    h, w = pixels.shape[:2]
+    masked, kept = [], []
+    for d in detections:
+        x1, y1, x2, y2 = d.box
+        mx, my = margin * (x2 - x1), margin * (y2 - y1)
+        k = (max(0, int(np.floor(x1 - mx))), max(0, int(np.floor(y1 - my))), min(w, int(np.ceil(x2 + mx))), min(h, int(np.ceil(y2 + my))))
+        img = np.empty_like(pixels)
+        img[...] = fill
+        img[k[1] : k[3], k[0] : k[2]] = pixels[k[1] : k[3], k[0] : k[2]]
+        masked.append(img)
+        kept.append(k)
+    return [ContextResult(d, d.score, best_match_score(dets, d), k, img)
+            for d, k, img, dets in zip(detections, kept, masked, detect(masked), strict=True)]

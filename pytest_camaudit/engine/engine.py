@@ -1,0 +1,143 @@
+"""The CAM engine: one detector forward per image gives detections *and* the CAM's activations.
+
+grad-cam's detection workflow runs the detector once for the boxes, then again inside
+``EigenCAM(model, target_layers=[model.backbone], reshape_transform=fasterrcnn_reshape_transform)``
+to capture activations. :meth:`CamEngine.analyze` registers the forward hooks the detector's family
+asks for (the target layer, the preprocessing), runs the detector once, removes the hooks in
+``finally``, and keeps what a CAM needs in an :class:`~pytest_camaudit.engine.analysis.ImageAnalysis`.
+Gradient methods differentiate through the detection's own path where the family knows it, else
+through the forward's autograd graph (``torch.autograd.grad`` on the level tensors the model
+consumed — no tensor hooks on dict outputs, the trap behind grad-cam issues #42 / #228 / #384).
+Analyses are cached by image content in a small LRU, so several assertions on one image cost one
+forward.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..datatypes import ContextResult, Detection
+from ..detectors.base import Capture, Detector
+from ..errors import DetectorRuntimeError
+from .analysis import ImageAnalysis
+from .context import rescore_without_context
+from .hooks import recording
+from .images import LoadedImage
+
+DEFAULT_MAX_CELLS = 16_384
+"""Common-grid budget: the finest feature level with at most this many cells carries the CAM."""
+
+
+def to_tensor(pixels: np.ndarray, device: torch.device) -> torch.Tensor:
+    """``uint8 [H, W, 3]`` → ``FloatTensor[3, H, W]`` in ``[0, 1]`` on ``device``."""
+    t = torch.from_numpy(pixels if pixels.flags.writeable else pixels.copy())
+    return t.to(device).permute(2, 0, 1).float().div_(255.0)
+
+
+class CamEngine:
+    """Runs a :class:`~pytest_camaudit.detectors.base.Detector` and keeps what CAMs need from its forward.
+
+    Args:
+        detector: the detector.
+        method: the run's default CAM method name (see :mod:`pytest_camaudit.methods`).
+        max_cells: common-grid budget (see :data:`DEFAULT_MAX_CELLS`).
+        cache_size: how many image analyses to keep (least recently used are dropped).
+    """
+
+    def __init__(self, detector: Detector, method: str = "eigencam", max_cells: int = DEFAULT_MAX_CELLS, cache_size: int = 8) -> None:
+        self.detector = detector
+        self.method = method
+        self.max_cells = max_cells
+        self.cache_size = cache_size
+        self.forwards = 0  # capturing forwards run by analyze() (for tests and benchmarks)
+        self._cache: OrderedDict[str, ImageAnalysis] = OrderedDict()
+
+    def analyze(self, image: LoadedImage, grad: bool = False) -> ImageAnalysis:
+        """Detections and target-layer activations of ``image`` from a single forward (cached).
+
+        Args:
+            image: a loaded image.
+            grad: run with autograd and keep the graph, for a family that differentiates the
+                whole forward (the methods layer asks for it when a gradient method needs it).
+        """
+        hit = self._cache.get(image.key)
+        if hit is not None:
+            self._cache.move_to_end(image.key)
+            if grad and not hit.has_graph:
+                self.attach_graph(hit)
+            return hit
+        capture = self._capture(image, grad)
+        if grad:
+            self._drop_graphs()
+        analysis = ImageAnalysis(self, image, capture)
+        self._cache[image.key] = analysis
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return analysis
+
+    def attach_graph(self, analysis: ImageAnalysis) -> None:
+        """Re-run ``analysis``'s forward with autograd (a second forward: the first ran without)."""
+        capture = self._capture(analysis.image, True)
+        if [(d.label, round(d.score, 4)) for d in capture.detections] != [(d.label, round(d.score, 4)) for d in analysis.detections]:
+            raise DetectorRuntimeError(
+                f"detector {self.detector.name} returned different detections for the same image on a second "
+                "forward; it is not deterministic in eval mode (dropout left on?)"
+            )
+        self._drop_graphs()
+        analysis.capture.graph = capture.graph
+
+    def _drop_graphs(self) -> None:
+        for other in self._cache.values():
+            other.drop_graph()
+
+    def _capture(self, image: LoadedImage, grad: bool) -> Capture:
+        """One hooked forward of one image."""
+        detector = self.detector
+        tensor = to_tensor(image.pixels, detector.device)
+        with recording(detector.family.hook_points(detector)) as captured, torch.set_grad_enabled(grad):
+            outputs = detector.run([tensor])
+        self.forwards += 1
+        if "features" not in captured:
+            raise DetectorRuntimeError(
+                f"the target layer {type(detector.target_layer).__name__} of {detector.name} did not run "
+                "during the forward; choose a layer the model calls"
+            )
+        levels_b = detector.levels(captured["features"])
+        geometry = detector.family.geometry(captured, (image.height, image.width))
+        out = outputs[0]
+        capture = Capture(
+            detections=detector.detections(out),
+            geometry=geometry,
+            levels=OrderedDict((k, v[0].detach()) for k, v in levels_b.items()),
+            # gradients must be taken w.r.t. the batched tensors the model consumed, not views of them
+            graph=(OrderedDict(levels_b), out["scores"]) if grad else None,
+        )
+        capture.memo = detector.family.memo(detector, captured, capture)
+        return capture
+
+    def detect(self, images: Sequence[np.ndarray], batch_size: int = 1) -> list[list[Detection]]:
+        """Plain detection (no hooks, no autograd) of ``uint8 [H, W, 3]`` images, ``batch_size`` per forward.
+
+        One image per forward by default: float32 kernels round differently with the batch's size
+        and contents (scores move by ~1e-7), so batching would make a detection's context score
+        depend on which other boxes happened to be checked with it. Pass a larger ``batch_size``
+        for speed where bit-for-bit results do not matter.
+        """
+        device = self.detector.device
+        return self.detector.detect([to_tensor(im, device) for im in images], batch_size)
+
+    def fill_colour(self) -> np.ndarray:
+        """``uint8 [3]``: the detector's neutral fill (see :meth:`Detector.fill_colour`)."""
+        return self.detector.fill_colour()
+
+    def without_context(self, analysis: ImageAnalysis, detections: Sequence[Detection], margin: float = 0.05) -> list[ContextResult]:
+        """Re-score ``detections`` with everything outside each box filled (see :mod:`pytest_camaudit.engine.context`)."""
+        return rescore_without_context(analysis.image.pixels, detections, self.fill_colour(), self.detect, margin)
+
+    def clear(self) -> None:
+        """Forget every cached analysis (frees activations and graphs)."""
+        self._cache.clear()

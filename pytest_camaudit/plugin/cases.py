@@ -1,0 +1,179 @@
+"""pytest side of data-driven cases: the ``camaudit_cases`` marker, ``--camaudit-cases``, ``camaudit_entry``.
+
+Two ways to get one test per image of a COCO file:
+
+* **Your own checks** — mark a test (or a module, with ``pytestmark``) and take ``camaudit_entry``;
+  the test runs once per image, its id naming the image. Paths are relative to the test module::
+
+      @pytest.mark.camaudit_cases("data/annotations.json", classes={"triangle": {"mass": 0.3}},
+                                  gate_recall=0.9, gate_mass=(0.4, 0.9))
+      def test_scene(camaudit, camaudit_entry):
+          case = camaudit_entry.audit(camaudit)   # fails when the file's size differs from the annotation
+          camaudit_entry.check(case)              # every object detected, masses, baseline
+          ...                                     # anything else, e.g. case.assert_forbidden_mass(...)
+
+* **Built-in checks, no test code** — ``--camaudit-cases=FILE`` (ini ``camaudit_cases``) adds the
+  file to what pytest collects; it becomes ``FILE::image[<image file name>]`` items running exactly
+  ``camaudit_entry.check(camaudit_entry.audit(camaudit))``. Command-line paths are relative to the
+  current folder, ini paths to the ini file's folder.
+
+An entry with problems (see :mod:`pytest_camaudit.dataset.entries`) errors in setup with a message naming
+it; the other entries run as usual.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ..dataset.entries import CaseEntry, ThresholdResolver, Thresholds, load_entries
+from ..dataset.thresholds import gate_mass
+
+if TYPE_CHECKING:
+    from ..dataset.baseline import BaselineSpec
+    from .options import Settings
+
+ENTRY = pytest.StashKey[CaseEntry]()
+"""``item.stash``: the entry of a ``--camaudit-cases`` item."""
+
+MARKER_HELP = (
+    "camaudit_cases(annotations, images=None, *, score, iou, mass, gate_recall, gate_mass, classes): run the test once per "
+    "image of a COCO annotation file; the test takes the `camaudit_entry` fixture (pytest-camaudit)"
+)
+
+
+@pytest.fixture
+def camaudit_entry(request: pytest.FixtureRequest) -> CaseEntry:
+    """The :class:`~pytest_camaudit.dataset.entries.CaseEntry` (one image of a COCO file) this test runs on."""
+    entry = getattr(request, "param", None)
+    if entry is None:
+        entry = request.node.stash.get(ENTRY, None)
+    if not isinstance(entry, CaseEntry):
+        pytest.fail(
+            "the camaudit_entry fixture needs @pytest.mark.camaudit_cases('annotations.json') on the test or its module "
+            "(pytestmark = ...); --camaudit-cases alone runs built-in checks and needs no test code",
+            pytrace=False,
+        )
+    if entry.problems:
+        pytest.fail(entry.problem_text(), pytrace=False)
+    return entry
+
+
+def _annotated_image(camaudit: Any, camaudit_entry: CaseEntry) -> None:
+    """Built-in data-driven case: every annotated object detected, CAM masses, baseline."""
+    __tracebackhide__ = True
+    camaudit_entry.check(camaudit_entry.audit(camaudit))
+
+
+class CaseItem(pytest.Function):
+    """One image of the ``--camaudit-cases`` file; reported at the annotation file."""
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, self.name
+
+
+class CasesFile(pytest.File):
+    """The ``--camaudit-cases`` annotation file as a collector of :class:`CaseItem`."""
+
+    def collect(self) -> Any:
+        plugin: CasesPlugin = self.config.pluginmanager.get_plugin("camaudit-cases")  # type: ignore[assignment]
+        for entry in plugin.load(self.path, plugin.images_dir, {}):
+            item = CaseItem.from_parent(self, name=f"image[{entry.id}]", callobj=_annotated_image)
+            item.stash[ENTRY] = entry
+            yield item
+
+
+def resolve_path(config: pytest.Config, option: str, value: str | None) -> Path | None:
+    """A path option as an absolute path: from the command line relative to the invocation folder,
+    from the ini file relative to the ini file's folder."""
+    if not value:
+        return None
+    p = Path(value).expanduser()
+    if not p.is_absolute():
+        from_cli = config.getoption(f"camaudit_{option.replace('-', '_')}", None) is not None
+        base = config.invocation_params.dir if from_cli else (config.inipath.parent if config.inipath else config.rootpath)
+        p = base / p
+    return Path(os.path.normpath(p))
+
+
+class CasesPlugin:
+    """Registered by the plugin's ``pytest_configure`` (on the controller and on every worker)."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.cases_file = resolve_path(config, "cases", settings.cases)
+        self.images_dir = resolve_path(config, "cases-images", settings.cases_images)
+        self.baseline = self._baseline_spec()
+        self.defaults = Thresholds(settings.score_threshold, 0.5, settings.min_mass, settings.gate_recall,
+                                   gate_mass(settings.gate_mass) if settings.gate_mass else None)
+        self._cache: dict[Any, list[CaseEntry]] = {}
+
+    def _baseline_spec(self) -> BaselineSpec | None:
+        s = self.settings
+        directory = resolve_path(self.config, "baseline", s.baseline)
+        if directory is None:
+            if s.update_baseline:
+                raise pytest.UsageError("--camaudit-update-baseline needs --camaudit-baseline=DIR: the folder to write the baseline to")
+            return None
+        from ..dataset.baseline import BaselineSpec
+        from ..dataset.thresholds import tolerances
+
+        if not s.update_baseline and not (directory / "manifest.json").is_file():
+            raise pytest.UsageError(
+                f"--camaudit-baseline={s.baseline}: no baseline in {directory} (manifest.json missing); "
+                "write one first with --camaudit-update-baseline"
+            )
+        return BaselineSpec(str(directory), bool(s.update_baseline), tuple(sorted(tolerances(s.baseline_tolerance).items())))
+
+    def load(self, annotations: Path, images: Path | None, marker: dict[str, Any]) -> list[CaseEntry]:
+        key = (str(annotations), str(images), repr(sorted(marker.items(), key=lambda kv: kv[0])))
+        if key not in self._cache:
+            resolver = ThresholdResolver(self.defaults, self.settings.class_thresholds, marker)
+            self._cache[key] = load_entries(annotations, images, resolver, self.baseline)
+        return self._cache[key]
+
+    def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+        if self.cases_file is not None and Path(os.path.normpath(file_path)) == self.cases_file:
+            return CasesFile.from_parent(parent, path=file_path)
+        return None
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "camaudit_entry" not in metafunc.fixturenames:
+            return
+        marker = metafunc.definition.get_closest_marker("camaudit_cases")
+        if marker is None:
+            return  # the fixture explains what is missing
+        args = list(marker.args)
+        kwargs = dict(marker.kwargs)
+        annotations = kwargs.pop("annotations", args.pop(0) if args else None)
+        images = kwargs.pop("images", args.pop(0) if args else None)
+        if annotations is None or args:
+            raise pytest.UsageError(f"{metafunc.definition.nodeid}: camaudit_cases takes (annotations, images=None, **thresholds), got {marker.args!r}")
+        here = metafunc.definition.path.parent
+        ann = Path(os.path.normpath(here / Path(annotations).expanduser()))
+        img = Path(os.path.normpath(here / Path(images).expanduser())) if images else None
+        try:
+            entries = self.load(ann, img, kwargs)
+        except (ValueError, TypeError) as exc:  # a malformed marker is the test module's bug: a collection error
+            problem = f"{metafunc.definition.nodeid}: {exc}"
+        else:
+            problem = ""
+        if problem:
+            pytest.fail(problem, pytrace=False)
+        metafunc.parametrize("camaudit_entry", entries, ids=[e.id for e in entries], indirect=True)
+
+
+def configure(config: pytest.Config, settings: Settings) -> CasesPlugin:
+    """Register the marker and the plugin; add the ``--camaudit-cases`` file to what pytest collects."""
+    config.addinivalue_line("markers", MARKER_HELP)
+    plugin = CasesPlugin(config, settings)
+    config.pluginmanager.register(plugin, "camaudit-cases")
+    if plugin.cases_file is not None:
+        if not plugin.cases_file.is_file():
+            raise pytest.UsageError(f"--camaudit-cases: annotation file {plugin.cases_file} does not exist")
+        config.args.append(str(plugin.cases_file))
+    return plugin

@@ -1,0 +1,191 @@
+"""Command-line options, their ini twins, validation, and the resolved :class:`Settings`.
+
+Every option is a ``--camaudit-*`` flag with an ini key of the same name (dashes → underscores),
+so a project sets it in ``pyproject.toml`` under ``[tool.pytest.ini_options]``. The command line
+wins over the ini file. Values stay plain strings / numbers so that pytest-xdist can carry them.
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pytest
+
+from ..dataset.thresholds import parse_class_thresholds, parse_gate_mass, parse_tolerances
+from ..detectors.specs import spec_kind
+from ..methods.registry import canonical_name, method_names
+from ..validation import number_in
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def parse_model(value: str) -> str:
+    """A ``--camaudit-model`` value (see :mod:`pytest_camaudit.detectors.specs` for the grammar)."""
+    value = value.strip()
+    try:
+        spec_kind(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def parse_method(value: str) -> str:
+    """A registered CAM method name, case-insensitive (``GradCAM++`` → ``gradcam++``)."""
+    name = canonical_name(value)
+    if name in method_names():
+        return name
+    raise argparse.ArgumentTypeError(f"unknown CAM method {value!r}; expected one of {', '.join(method_names())}")
+
+
+def parse_device(value: str) -> str:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
+    v = value.strip().lower()
+    if v in DEVICES or re.fullmatch(r"cuda:\d+", v):
+        return v
+    raise argparse.ArgumentTypeError(f"unknown device {value!r}; expected one of auto, cpu, cuda, cuda:N")
+
+
+def parse_probability(value: str) -> float:
+    """A finite number in [0, 1]."""
+    try:
+        return number_in(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parse_path(value: str) -> str:
+    """A non-empty path string."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("expected a file path, got an empty string")
+    return value
+
+
+def parse_bool(value: str | bool) -> bool:
+    """``true/false``, ``yes/no``, ``1/0``, ``on/off``."""
+    if isinstance(value, bool):
+        return value
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off", ""):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One option: ``--camaudit-<name>`` on the command line, ``camaudit_<name>`` in the ini file."""
+
+    name: str
+    help: str
+    parse: Callable[[str], Any]
+    default: Any
+    flag: bool = False  # a boolean switch: ``--camaudit-report-all`` with no value
+
+    @property
+    def cli(self) -> str:
+        return f"--camaudit-{self.name}"
+
+    @property
+    def dest(self) -> str:
+        return f"camaudit_{self.name.replace('-', '_')}"
+
+    @property
+    def ini(self) -> str:
+        return self.dest
+
+
+OPTIONS: tuple[OptionSpec, ...] = (
+    OptionSpec("report", "write an HTML audit report to this path", parse_path, None),
+    OptionSpec("report-all", "also put passing audited cases in the report", parse_bool, False, flag=True),
+    OptionSpec(
+        "model",
+        "detector to audit: shapes (default), shapes-shortcut, a torchvision builder name, "
+        "package.module:callable, or a shapes checkpoint .pt",
+        parse_model,
+        "shapes",
+    ),
+    OptionSpec(
+        "weights",
+        "weights for --camaudit-model: a state-dict file, or for torchvision builders a weights "
+        "enum name such as COCO_V1 / DEFAULT (must be in the local torch hub cache)",
+        parse_path,
+        None,
+    ),
+    OptionSpec("method", f"CAM method: {', '.join(method_names())} (default eigencam)", parse_method, "eigencam"),
+    OptionSpec("device", "auto (cuda when available), cpu, cuda or cuda:N", parse_device, "auto"),
+    OptionSpec("score-threshold", "minimum detection score, 0..1 (default 0.5)", parse_probability, 0.5),
+    OptionSpec("json", "write a machine-readable JSON summary (per case: detections, metrics, verdicts) to this path", parse_path, None),
+    # -- data-driven cases, dataset-level gates, baselines (pytest_camaudit.dataset) --
+    OptionSpec("cases", "COCO annotation file: one audit test per image (see also @pytest.mark.camaudit_cases)", parse_path, None),
+    OptionSpec("cases-images", "folder of the --camaudit-cases images (default: images/ beside the file, else its folder)", parse_path, None),
+    OptionSpec("min-mass", "per-case CAM mass each annotated object must have inside its box, 0..1 (default 0: measured only)",
+               parse_probability, 0.0),
+    OptionSpec("class-thresholds", "per-class overrides, e.g. 'triangle: score=0.6 mass=0.3 gate-mass=0.4:0.9; star: iou=0.4'",
+               parse_class_thresholds, None),
+    OptionSpec("gate-recall", "dataset gate: every class's recall at the score threshold must be >= this, 0..1", parse_probability, None),
+    OptionSpec("gate-mass", "dataset gate MASS:RATE: a share >= RATE of each class's objects has CAM mass >= MASS (e.g. 0.4:0.9)",
+               parse_gate_mass, None),
+    OptionSpec("baseline", "folder of a previous model's baseline: compare every data-driven case with it", parse_path, None),
+    OptionSpec("update-baseline", "write the --camaudit-baseline folder from this run instead of comparing", parse_bool, False, flag=True),
+    OptionSpec("baseline-tolerance", "e.g. 'mass-drop=0.25 rank=0.5 top-iou=0.3 top=0.1 recall-drop=0.05' (these are the defaults)",
+               parse_tolerances, None),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved options of a run (plain values; safe to send to xdist workers)."""
+
+    report: str | None = None
+    report_all: bool = False
+    model: str = "shapes"
+    weights: str | None = None
+    method: str = "eigencam"
+    device: str = "auto"
+    score_threshold: float = 0.5
+    json: str | None = None
+    cases: str | None = None
+    cases_images: str | None = None
+    min_mass: float = 0.0
+    class_thresholds: str | None = None
+    gate_recall: float | None = None
+    gate_mass: str | None = None
+    baseline: str | None = None
+    update_baseline: bool = False
+    baseline_tolerance: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register every option in a ``camaudit`` group plus its ini twin."""
+    group = parser.getgroup("camaudit", "CAM audits of object detectors (pytest-camaudit)")
+    for spec in OPTIONS:
+        if spec.flag:
+            group.addoption(spec.cli, action="store_const", const=True, default=None, dest=spec.dest, help=spec.help)
+        else:
+            group.addoption(spec.cli, action="store", type=spec.parse, default=None, dest=spec.dest, help=spec.help)
+        parser.addini(spec.ini, f"{spec.help} (same as {spec.cli})", default=None)
+
+
+def resolve_settings(config: pytest.Config) -> Settings:
+    """Command line first, then the ini file, then the default; a bad ini value is a UsageError."""
+    values: dict[str, Any] = {}
+    for spec in OPTIONS:
+        value = config.getoption(spec.dest, default=None)
+        if value is None:
+            raw = config.getini(spec.ini)
+            if raw not in (None, "", []):
+                try:
+                    value = spec.parse(raw if isinstance(raw, str) else str(raw))
+                except argparse.ArgumentTypeError as exc:
+                    raise pytest.UsageError(f"ini option {spec.ini} = {raw!r}: {exc}") from None
+        values[spec.dest.removeprefix("camaudit_")] = spec.default if value is None else value
+    return Settings(**values)

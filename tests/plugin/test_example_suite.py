@@ -1,0 +1,76 @@
+"""The example suite run as a team would run it (``python -m pytest example_suite …``).
+
+The clean ``shapes`` detector passes every check; the ``shapes-shortcut`` twin passes plain
+detection of every object — accuracy alone cannot tell the two apart on this data — and fails the
+audit, and only on triangles, the class that carries its shortcut.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow  # end-to-end: a real pytest run, a browser or hundreds of cases
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class SuiteRun:
+    returncode: int
+    output: str
+    outcomes: dict[str, str]  # test id -> passed / failed / skipped
+
+    def ids(self, prefix: str, outcome: str) -> list[str]:
+        return [k for k, v in self.outcomes.items() if k.startswith(prefix) and v == outcome]
+
+
+def _run(tmp: Path, *args: str) -> SuiteRun:
+    junit = tmp / "junit.xml"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "example_suite", "-p", "no:cacheprovider", "-q",
+         f"--junitxml={junit}", f"--camaudit-report={tmp / 'report.html'}", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=1200,
+    )
+    outcomes = {}
+    for case in ET.parse(junit).iter("testcase"):
+        failed = case.find("failure") is not None or case.find("error") is not None
+        outcomes[case.get("name", "")] = "failed" if failed else "skipped" if case.find("skipped") is not None else "passed"
+    return SuiteRun(proc.returncode, proc.stdout + proc.stderr, outcomes)
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory: pytest.TempPathFactory) -> SuiteRun:
+    return _run(tmp_path_factory.mktemp("clean"))
+
+
+@pytest.fixture(scope="module")
+def twin_run(tmp_path_factory: pytest.TempPathFactory) -> SuiteRun:
+    return _run(tmp_path_factory.mktemp("twin"), "--camaudit-model=shapes-shortcut",
+                "--camaudit-baseline=example_suite/baselines/shapes")
+
+
+def test_the_clean_detector_passes_every_check(clean_run):
+    assert clean_run.returncode == 0, clean_run.output[-3000:]
+    objects = clean_run.ids("test_object_is_detected", "passed")
+    assert len(objects) >= 50  # one per annotated object
+    assert len(clean_run.ids("test_annotated_scene", "passed")) >= 20  # one per image
+    assert set(clean_run.outcomes.values()) == {"passed"}
+
+
+def test_the_twin_is_accurate_but_fails_the_audit_on_triangles_only(twin_run, clean_run):
+    assert twin_run.returncode == 1, twin_run.output[-3000:]
+    # plain accuracy: every object is still detected at the threshold
+    assert twin_run.ids("test_object_is_detected", "failed") == []
+    assert len(twin_run.ids("test_object_is_detected", "passed")) == len(clean_run.ids("test_object_is_detected", "passed"))
+    # the audit: failures, and each one names a triangle
+    audit = twin_run.ids("test_detector_looks_at_the_object", "failed") + twin_run.ids("test_detection_survives_without_context", "failed")
+    assert len(audit) >= 3, twin_run.output[-3000:]
+    assert all("triangle" in name for name in audit), audit
+    # the data-driven suite: the triangle gate fails the run (a summary line, not a test)
+    assert "triangle" in twin_run.output and "gate" in twin_run.output.lower()

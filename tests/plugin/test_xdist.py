@@ -1,0 +1,90 @@
+"""pytest-xdist: every audited case from every worker reaches the report exactly once."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from pytest_camaudit.zoo.dataset import write_coco_dataset
+
+pytest.importorskip("xdist")
+
+SUITE = '''
+import os, pathlib, pytest
+
+pytestmark = pytest.mark.slow  # end-to-end: a real pytest run, a browser or hundreds of cases
+IMAGES = sorted(pathlib.Path("data/images").glob("*.png"))
+
+@pytest.fixture(autouse=True)
+def _where(request):
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    pathlib.Path("workers").mkdir(exist_ok=True)
+    (pathlib.Path("workers") / f"{worker}-{request.node.name}").touch()
+
+@pytest.mark.parametrize("path", IMAGES, ids=lambda p: p.name)
+def test_circle(camaudit, path):
+    camaudit.audit(path).assert_detected("circle", score_threshold=0.3)
+
+@pytest.mark.parametrize("path", IMAGES, ids=lambda p: p.name)
+def test_mass_fails(camaudit, path):
+    case = camaudit.audit(path)
+    case.assert_cam_mass([0, 0, 40, 40], at_least=0.99)
+
+def test_two_cases_and_a_broken_one(camaudit):
+    for p in IMAGES[:2]:
+        camaudit.audit(p, name="pair-" + p.name)
+    camaudit.audit("data/images/missing.png")
+'''
+
+
+@pytest.fixture
+def suite(pytester):
+    write_coco_dataset(pytester.path / "data", list(range(20_000_000, 20_000_006)), "shapes")
+    pytester.makepyfile(SUITE)
+    return pytester
+
+
+def _run(suite, *args):
+    out = suite.path / f"run{len(args)}"
+    result = suite.runpytest("-p", "no:cacheprovider", f"--camaudit-report={out}/r.html", f"--camaudit-json={out}/s.json",
+                             f"--junitxml={out}/j.xml", "--camaudit-report-all", *args)
+    return result, json.loads((out / "s.json").read_text()), (out / "r.html").read_text()
+
+
+def test_two_workers_report_every_case_exactly_once_with_totals_of_all_workers(suite):
+    serial, doc1, _ = _run(suite)
+    parallel, doc2, html = _run(suite, "-n", "2")
+    assert "2 workers" in parallel.stdout.str() or "created: 2/2 workers" in parallel.stdout.str()
+    assert {p.name.split("-", 1)[0] for p in (suite.path / "workers").iterdir()} >= {"gw0", "gw1"}
+    keys = [(c["nodeid"], c["name"]) for c in doc2["cases"]]
+    assert len(keys) == len(set(keys)) == 6 + 6 + 3  # exactly once each
+    assert keys == [(c["nodeid"], c["name"]) for c in doc1["cases"]]
+    # the same cases, the same numbers, whichever worker ran them
+    assert [c["metrics"] for c in doc2["cases"]] == [c["metrics"] for c in doc1["cases"]]
+    assert doc2["totals"] == doc1["totals"]
+    assert doc2["totals"]["audited_cases"] == 15 and doc2["totals"]["error_cases"] == 1 and doc2["totals"]["tests"] == 13
+    assert html.count('<article class="case ') == 15
+    assert len(set(re.findall(r'<div class="nodeid">([^<]+)</div>', html))) == 15
+    totals = doc2["totals"]
+    line = (f"{totals['audited_cases']} audited cases: {totals['failed_cases']} failing, {totals['error_cases']} unusable/error, "
+            f"{totals['passed_cases']} passing")
+    for result in (serial, parallel):
+        result.stdout.fnmatch_lines([f"{line}*"])
+    # metrics reach JUnit from the workers too
+    props = [p.get("name") for p in ET.parse(suite.path / "run2" / "j.xml").getroot().iter("property")]
+    assert sum(n.endswith(".cam_mass.mass") for n in props) == 6 and sum(n.endswith(".verdict") for n in props) == 15
+
+
+def test_each_worker_gets_its_share_of_the_cores(pytester, monkeypatch):
+    """torch's default (one thread per core in every worker) oversubscribes the CPU under -n 2."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    pytester.makeini("[pytest]\ncamaudit_device = cpu\n")
+    pytester.makepyfile(
+        "import os, torch\n"
+        "def test_threads(camaudit_cam_engine):\n"
+        "    assert torch.get_num_threads() == max(1, len(os.sched_getaffinity(0)) // 2)\n"
+    )
+    pytester.runpytest("-p", "no:cacheprovider", "-n", "2").assert_outcomes(passed=1)
