@@ -63,10 +63,13 @@ class FigureRecord:
         title, caption: what the card says about it.
         png: the full-size picture, base64 (no ``data:`` prefix); PNG unless ``mime`` says
             otherwise (photographic overlays are stored as WebP or JPEG to keep reports small).
+            Empty once the picture is stored on disk (``file``).
         width, height: its size in pixels.
         mime: ``"image/png"``, ``"image/webp"`` or ``"image/jpeg"``.
         thumb: a small JPEG preview, base64 (empty: the report makes one from ``png``).
         thumb_width, thumb_height: the preview's size.
+        file, thumb_file: names of the stored full-size picture and preview in the run's figure
+            folder (:class:`~pytest_camaudit.report.store.FigureStore`), once stored.
     """
 
     name: str
@@ -79,6 +82,8 @@ class FigureRecord:
     thumb: str = ""
     thumb_width: int = 0
     thumb_height: int = 0
+    file: str = ""
+    thumb_file: str = ""
 
 
 @dataclass

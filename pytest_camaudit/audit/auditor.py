@@ -114,6 +114,6 @@ class Auditor:
     def release(self) -> None:
         """Forget every case and the maps and memos computed for it (the engine's cache keeps its captures)."""
         for case in self.cases:
-            case.analysis.release()
+            case.release()
         self.cases.clear()
         self.broken.clear()

@@ -58,7 +58,7 @@ class CaseBase:
     def __init__(self, auditor: CaseOwner, image: LoadedImage, analysis: ImageAnalysis, name: str) -> None:
         self.auditor = auditor
         self.image = image
-        self.analysis = analysis
+        self._analysis: ImageAnalysis | None = analysis
         self.name = name
         self.score_threshold = auditor.score_threshold
         self.expected: list[dict[str, Any]] = []
@@ -71,6 +71,26 @@ class CaseBase:
         self.objects: list[dict[str, Any]] = []
 
     # -- facts -----------------------------------------------------------------------------------
+    @property
+    def analysis(self) -> ImageAnalysis:
+        """The engine's single-forward analysis of the image (gone once the test has ended)."""
+        if self._analysis is None:
+            raise RuntimeError(f"case {self.name!r} was released when its test ended; audit the image again in the test that needs it")
+        return self._analysis
+
+    def release(self) -> None:
+        """Drop the analysis, the maps and pictures: what a finished test must not keep (its record stays plain data).
+
+        A failing test's traceback (``sys.last_traceback``) can hold the case; after this it holds no array.
+        """
+        if self._analysis is not None:
+            self._analysis.release()
+        self._analysis = None
+        self.maps.clear()
+        self.pictures.clear()
+        self.context_results.clear()
+        self.context_shown.clear()
+
     @property
     def detector(self) -> Detector:
         return self.auditor.engine.detector

@@ -50,6 +50,7 @@ class ImageAnalysis:
         self.capture = capture
         self.maps: dict[tuple[str, int | None], CamMap] = {}
         self._memo: dict[Hashable, Any] = {}
+        self._shared: dict[Hashable, Any] = {}
         self._grid: tuple[int, int] | None = None
 
     # -- facts of the forward ---------------------------------------------------------------------
@@ -83,15 +84,21 @@ class ImageAnalysis:
         return grid_to_image(grid_map, self.geometry)
 
     # -- memos ------------------------------------------------------------------------------------
-    def remember(self, key: Hashable, make: Callable[[], T]) -> T:
-        """``make()`` once per ``key`` for this image (gradients, D-RISE mask runs…), then the same value."""
-        if key not in self._memo:
-            self._memo[key] = make()
-        value: T = self._memo[key]
+    def remember(self, key: Hashable, make: Callable[[], T], shared: bool = False) -> T:
+        """``make()`` once per ``key`` for this image (gradients, D-RISE mask runs…), then the same value.
+
+        A ``shared`` memo survives :meth:`release` and serves the next test of the same image while
+        the analysis is in the engine's cache: for small results that are costly to redo (D-RISE's
+        per-mask detections), never for anything the size of the activations.
+        """
+        memo = self._shared if shared else self._memo
+        if key not in memo:
+            memo[key] = make()
+        value: T = memo[key]
         return value
 
     def release(self) -> None:
-        """Drop every map and memo (the capture stays: the engine's cache may serve it again)."""
+        """Drop the maps and per-test memos (gradients…); the capture and shared memos stay for the engine's cache."""
         self.maps.clear()
         self._memo.clear()
 

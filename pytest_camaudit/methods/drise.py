@@ -117,7 +117,8 @@ def _progress(total: int, enabled: bool) -> Any:
 
 def drise_run(analysis: ImageAnalysis, config: DriseConfig) -> DriseRun:
     """Run (or fetch from the analysis' memo) the masked forwards of ``analysis``'s image for ``config``."""
-    return analysis.remember(("drise", config), lambda: _masked_forwards(analysis, config))
+    # shared: a few hundred KB of boxes per 1000 masks, and 1000 forwards to redo for the next test of the image
+    return analysis.remember(("drise", config), lambda: _masked_forwards(analysis, config), shared=True)
 
 
 def _masked_forwards(analysis: ImageAnalysis, config: DriseConfig) -> DriseRun:

@@ -7,12 +7,15 @@ plain run and a pytest-xdist run, where reports travel from the workers to the c
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..records import CaseRecord
 from .options import Settings
+
+if TYPE_CHECKING:
+    from ..report.store import FigureStore
 
 
 @dataclass
@@ -30,6 +33,8 @@ class RunCollector:
     """Extra summary tables for the report and terminal: ``{"title", "columns", "rows", "note"}``."""
     problems: list[str] = field(default_factory=list)
     """Outputs that could not be written (report, JSON), for the terminal summary."""
+    store: FigureStore | None = None
+    """Where each finished case's figures are written as its report arrives (the report's side folder)."""
 
     def add_report(self, report: Any) -> None:
         """Take what a ``pytest.TestReport`` carries (called from ``pytest_runtest_logreport``)."""
@@ -37,7 +42,11 @@ class RunCollector:
             self.tests += 1
             self.failed_tests += int(report.failed)
         for d in getattr(report, "camaudit", None) or []:
-            self.cases.append(CaseRecord.from_dict(d))
+            record = CaseRecord.from_dict(d)
+            if self.store is not None and record.figures:
+                record.figures = [self.store.put(record.name, f) for f in record.figures]
+                d["figures"] = [asdict(f) for f in record.figures]  # the report object lives on in pytest's stats: no bytes
+            self.cases.append(record)
         facts = getattr(report, "camaudit_run", None)
         if facts and not self.run_facts:
             self.run_facts = dict(facts)

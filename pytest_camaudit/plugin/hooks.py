@@ -32,9 +32,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "xdist_group(name): run tests of the same group on one pytest-xdist worker (--dist loadgroup)")
     settings = resolve_settings(config)
     config.stash[SETTINGS] = settings
-    config.stash[COLLECTOR] = RunCollector(settings)
+    config.stash[COLLECTOR] = RunCollector(settings, store=_figure_store(settings) if not _is_worker(config) else None)
     if not _is_worker(config):
         config.pluginmanager.register(_ReportListener(config), "camaudit-report-listener")
+    else:
+        config.pluginmanager.register(_SentFigures(), "camaudit-sent-figures")
     from .integrations import Integrations  # pytest-html extras, JUnit properties, --camaudit-json
 
     config.pluginmanager.register(Integrations(config), "camaudit-integrations")
@@ -42,6 +44,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
     cases.configure(config, settings)  # COCO-driven cases: marker, --camaudit-cases, baselines
     gates.configure(config)  # dataset-level gates, evaluated on the controller
+
+
+def _figure_store(settings: Any) -> Any:
+    """Figures go straight into the report's side folder as each case finishes (none without a report)."""
+    if not settings.report:
+        return None
+    from pathlib import Path
+
+    from ..report.files import assets_dir
+    from ..report.store import FigureStore
+
+    return FigureStore(assets_dir(Path(settings.report)))
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -126,6 +140,17 @@ def _cell(v: Any) -> str:
     return f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
+class _SentFigures:
+    """On an xdist worker: once a report is on its way to the controller, its figure bytes are dropped
+    (the worker's own terminal reporter keeps every report until the end)."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for case in getattr(report, "camaudit", None) or []:
+            for figure in case.get("figures", []):
+                figure["png"] = figure["thumb"] = ""
+
+
 class _ReportListener:
     """Controller-side listener: feeds reports to the run collector, writes the report at the end."""
 
@@ -143,7 +168,8 @@ class _ReportListener:
         from ..report import write_report
 
         try:
-            target = write_report(path, collector.shown(), collector.summary(exitstatus))
+            target = write_report(path, collector.shown(), collector.summary(exitstatus),
+                                  collector.store.folder if collector.store is not None else None)
         except OSError as exc:
             collector.problems.append(f"could not write the report to {path} ({exc}); check that its folder is writable")
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR

@@ -14,6 +14,7 @@ files that the new HTML no longer references are removed.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -45,10 +46,11 @@ def side_file_name(stem: str, data: bytes, ext: str, tag: str = "") -> str:
     return f"{slug(stem)}{'-' + tag if tag else ''}-{hashlib.sha1(data).hexdigest()[:16]}.{ext}"
 
 
-def write_side_files(folder: Path, files: Mapping[str, bytes]) -> None:
-    """Write each ``name → bytes`` into ``folder`` (created), skipping names already there.
+def write_side_files(folder: Path, files: Mapping[str, bytes | Path]) -> None:
+    """Write each ``name → bytes`` (or copy ``name → file``) into ``folder`` (created), skipping names already there.
 
-    Names are content hashes, so an existing file of that name already holds these bytes.
+    Names are content hashes, so an existing file of that name already holds these bytes. A file
+    is hard-linked where the filesystem allows, else copied (atomically, like bytes).
 
     Raises:
         ValueError: a name that :func:`side_file_name` would not produce (a path, ``..``…).
@@ -58,8 +60,19 @@ def write_side_files(folder: Path, files: Mapping[str, bytes]) -> None:
         if not SIDE_FILE.match(name):
             raise ValueError(f"refusing side file name {name!r}: not a name made by side_file_name()")
         target = folder / name
-        if not target.is_file():
+        if target.is_file():
+            continue
+        if isinstance(data, Path):
+            _link_or_copy(data, target)
+        else:
             atomic_write(target, data)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        atomic_write(target, lambda fh: fh.write(source.read_bytes()))
 
 
 def prune_side_files(folder: Path, keep: set[str]) -> int:

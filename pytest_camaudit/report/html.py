@@ -24,7 +24,7 @@ import jinja2
 
 from ..fileio import atomic_write
 from ..records import CaseRecord, FigureRecord, bound
-from .files import assets_dir, prune_side_files, side_file_name, write_side_files
+from .files import SIDE_FILE, assets_dir, prune_side_files, side_file_name, write_side_files
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("pytest_camaudit.report", "templates"),
@@ -81,11 +81,12 @@ class Facet:
 
 @dataclass
 class RenderedReport:
-    """The HTML and the side files it references (``name → bytes``) inside ``folder``."""
+    """The HTML and the side files it references inside ``folder``: ``name → bytes``, or the path
+    of a stored figure file to link."""
 
     html: str
     folder: str
-    files: dict[str, bytes] = field(default_factory=dict)
+    files: dict[str, bytes | Path] = field(default_factory=dict)
 
 
 def _outcome(case: CaseRecord) -> str:
@@ -97,18 +98,40 @@ def _failed_kinds(case: CaseRecord) -> list[str]:
 
 
 class _Builder:
-    """Collects side files while cards are built."""
+    """Collects side files while cards are built: bytes, or stored figure files to link (``figures``)."""
 
-    def __init__(self, folder: str) -> None:
+    def __init__(self, folder: str, figures: Path | None = None) -> None:
         self.folder = folder
-        self.files: dict[str, bytes] = {}
+        self.figures = figures
+        self.files: dict[str, bytes | Path] = {}
 
     def add(self, stem: str, data: bytes, ext: str, tag: str = "") -> str:
         name = side_file_name(stem, data, ext, tag)
         self.files[name] = data
         return f"{quote(self.folder)}/{name}"
 
+    def link(self, name: str) -> str:
+        """A file the run's figure store already wrote (content-named like every side file)."""
+        if self.figures is None:
+            raise FileNotFoundError(f"figure file {name} is stored on disk but the report was given no figure folder")
+        source = self.figures / name
+        if not SIDE_FILE.match(name) or not source.is_file():
+            raise FileNotFoundError(f"figure file {source} is missing")
+        self.files[name] = source
+        return f"{quote(self.folder)}/{name}"
+
+    def stored(self, f: FigureRecord) -> Figure:
+        full = self.link(f.file)
+        if f.thumb_file:
+            return Figure(f.title, f.caption, full, self.link(f.thumb_file), f.width, f.height, f.thumb_width, f.thumb_height)
+        assert self.figures is not None
+        thumb, tw, th = _thumb_from((self.figures / f.file).read_bytes())
+        return Figure(f.title, f.caption, full, self.add(f.file.rsplit("-", 1)[0], base64.b64decode(thumb), "jpg", "thumb"),
+                      f.width, f.height, tw, th)
+
     def figure(self, case: CaseRecord, f: FigureRecord) -> Figure:
+        if f.file:
+            return self.stored(f)
         full = base64.b64decode(f.png)
         stem = f"{case.name}-{f.name}"
         thumb, tw, th = f.thumb, f.thumb_width, f.thumb_height
@@ -145,15 +168,17 @@ def _facets(values: Sequence[Sequence[str]], prefix: str, order: Sequence[str] |
     return [Facet(idents[n], n, counts[n]) for n in names], idents
 
 
-def render_report(cases: Sequence[CaseRecord], summary: Mapping[str, Any], folder: str = "report_files") -> RenderedReport:
+def render_report(cases: Sequence[CaseRecord], summary: Mapping[str, Any], folder: str = "report_files",
+                  figures: Path | None = None) -> RenderedReport:
     """The report's HTML for ``cases`` (those to show) under the run ``summary``.
 
     Args:
         cases: the cases to show, in order.
         summary: run facts (see :meth:`pytest_camaudit.plugin.collector.RunCollector.summary`).
         folder: the side folder's name, relative to the HTML file.
+        figures: the folder where the run's figures were stored (records that name files).
     """
-    b = _Builder(folder)
+    b = _Builder(folder, figures)
     outcomes = [[_outcome(c)] for c in cases]
     labels = [c.labels or ["(none)"] for c in cases]
     kinds = [_failed_kinds(c) for c in cases]
@@ -179,8 +204,12 @@ def render_report(cases: Sequence[CaseRecord], summary: Mapping[str, Any], folde
     return RenderedReport(html, folder, b.files)
 
 
-def write_report(path: str | Path, cases: Sequence[CaseRecord], summary: Mapping[str, Any]) -> Path:
+def write_report(path: str | Path, cases: Sequence[CaseRecord], summary: Mapping[str, Any], figures: Path | None = None) -> Path:
     """Write the report to ``path`` and its side files to ``<stem>_files/`` beside it.
+
+    ``figures`` is where the run's figure store wrote the pictures the records name (the side
+    folder itself during a pytest run, so nothing is copied); pictures still inside the records
+    are written out here.
 
     Order: side files, then the HTML (atomically: temporary file + ``os.replace``), then files of
     an earlier report that this one no longer uses are removed. Interrupted at any point, the
@@ -189,7 +218,7 @@ def write_report(path: str | Path, cases: Sequence[CaseRecord], summary: Mapping
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     folder = assets_dir(target)
-    rendered = render_report(cases, summary, folder.name)
+    rendered = render_report(cases, summary, folder.name, figures)
     write_side_files(folder, rendered.files)
     atomic_write(target, rendered.html.encode("utf-8"))
     prune_side_files(folder, set(rendered.files))
