@@ -1,9 +1,10 @@
 """torchvision's detection builders as a model source, and what every torchvision family shares.
 
-``--camaudit-model=fasterrcnn_resnet50_fpn`` builds the model offline: random weights, a
-state-dict file (``--camaudit-weights=PATH``), or a weights enum name (``DEFAULT``, ``COCO_V1``…)
-whose file must already be in the torch hub cache. Class names come from the weights' metadata
-(COCO's 91; ``keypointrcnn_resnet50_fpn``: ``no person``, ``person``).
+``--camaudit-model=fasterrcnn_resnet50_fpn`` builds the model: random weights, a state-dict file
+(``--camaudit-weights=PATH``), or a weights enum name (``DEFAULT``, ``COCO_V1``…), which torchvision
+downloads once into the torch hub cache (``$TORCH_HOME/hub/checkpoints``, with a progress bar and
+its hash check) — or, with ``--camaudit-offline``, must already be there. Class names come from the
+weights' metadata (COCO's 91; ``keypointrcnn_resnet50_fpn``: ``no person``, ``person``).
 """
 
 from __future__ import annotations
@@ -100,8 +101,25 @@ def _from_file(fn: Any, builder: str, path: Path) -> tuple[nn.Module, list[str] 
     return model, classes
 
 
-def build_torchvision(builder: str, weights: str | None) -> tuple[nn.Module, list[str] | None, dict[str, Any]]:
-    """Build a torchvision detector offline: random weights, a state-dict file, or a cached enum.
+def _from_enum(fn: Any, builder: str, name: str, offline: bool) -> tuple[nn.Module, list[str], dict[str, Any]]:
+    enum, cached = torchvision_weights_path(builder, name)
+    if not cached.is_file() and offline:
+        raise ModelLoadError(
+            f"weights {enum} are not in the local torch cache: expected {cached}. This run may not download them "
+            f"(--camaudit-offline); copy the file from {enum.url} to that path, or pass a local file with --camaudit-weights=PATH"
+        )
+    try:
+        model = fn(weights=enum, weights_backbone=None, progress=not cached.is_file())
+    except (OSError, RuntimeError, ValueError) as exc:  # URLError is an OSError; a hash mismatch a RuntimeError
+        raise ModelLoadError(
+            f"could not download weights {enum} from {enum.url} into {cached} ({type(exc).__name__}: {exc}); "
+            "check the network, or copy the file there yourself, or pass a local file with --camaudit-weights=PATH"
+        ) from exc
+    return model, list(enum.meta["categories"]), {"weights": f"{enum} ({cached})"}
+
+
+def build_torchvision(builder: str, weights: str | None, offline: bool = False) -> tuple[nn.Module, list[str] | None, dict[str, Any]]:
+    """Build a torchvision detector: random weights, a state-dict file, or a weights enum (downloaded unless ``offline``).
 
     Returns:
         ``(model, class names or None, meta)``.
@@ -119,19 +137,12 @@ def build_torchvision(builder: str, weights: str | None) -> tuple[nn.Module, lis
         model, classes = _from_file(fn, builder, path)
         meta["weights"] = str(path)
         return model, classes or torchvision_class_names(builder, model), meta
-    enum, cached = torchvision_weights_path(builder, weights)
-    if not cached.is_file():
-        raise ModelLoadError(
-            f"weights {enum} are not in the local torch cache: expected {cached}. This run cannot download "
-            f"them; copy the file from {enum.url} to that path, or pass a local file with --camaudit-weights=PATH"
-        )
-    model = fn(weights=enum, weights_backbone=None, progress=False)
-    meta["weights"] = f"{enum} ({cached})"
-    return model, list(enum.meta["categories"]), meta
+    model, classes, more = _from_enum(fn, builder, weights, offline)
+    return model, classes, {**meta, **more}
 
 
 def _load(spec: str, weights: str | None, offline: bool) -> Detector:
-    model, classes, meta = build_torchvision(spec, weights)
+    model, classes, meta = build_torchvision(spec, weights, offline)
     return Detector.wrap(model, classes, name=spec, meta=meta)
 
 

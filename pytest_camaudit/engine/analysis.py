@@ -30,6 +30,7 @@ class Owner(Protocol):
     detector: Detector
     method: str
     max_cells: int
+    batch_size: int
 
     def attach_graph(self, analysis: ImageAnalysis) -> None: ...
 

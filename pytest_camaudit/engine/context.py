@@ -1,9 +1,10 @@
 """The context check's arithmetic: re-score detections with everything outside their box filled.
 
 Each checked box costs one extra detector forward on a copy of the image where every pixel outside
-the box (plus a margin) is set to the model's neutral fill colour. The forwards run one image at a
-time (:meth:`~pytest_camaudit.engine.engine.CamEngine.detect`), so a box's score without context does not
-depend on which other boxes were checked with it.
+the box (plus a margin) is set to the model's neutral fill colour. The copies of one image share its
+size, hence its resize and padding, so they go through the detector in batches
+(:meth:`~pytest_camaudit.engine.engine.CamEngine.detect`, ``--camaudit-batch-size``); the scores
+equal one-at-a-time scores to float32 rounding.
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ class DriseConfig:
             enough for objects of ≥ 1/10 of the image side, more for small ones).
         cells: mask grid cells per side (one cell ≈ the smallest object you care about).
         keep: probability ``p`` that a cell is kept.
-        batch_size: masked images per detector call.
+        batch_size: masked images per detector call (``None``: the engine's, ``--camaudit-batch-size``).
         seed: seed of the masks; the same seed gives the same map.
         progress: print a progress bar on stderr; ``None``: when stderr is a terminal and
             ``masks >= 500``.
@@ -57,7 +57,7 @@ class DriseConfig:
     masks: int = 1000
     cells: int = 16
     keep: float = 0.5
-    batch_size: int = 16
+    batch_size: int | None = None
     seed: int = 0
     progress: bool | None = None
 
@@ -68,7 +68,7 @@ class DriseConfig:
             raise ValueError(f"`cells` must be at least 1, got {self.cells}")
         if not 0.0 < self.keep < 1.0:
             raise ValueError(f"`keep` must be strictly between 0 and 1, got {self.keep}")
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"`batch_size` must be at least 1, got {self.batch_size}")
 
 
@@ -129,10 +129,11 @@ def _masked_forwards(analysis: ImageAnalysis, config: DriseConfig) -> DriseRun:
     h, w = pixels.shape[-2:]
     masks = MaskSet(config.masks, h, w, config.cells, config.keep, config.seed)
     show = config.progress if config.progress is not None else (config.masks >= 500 and sys.stderr.isatty())
+    batch = config.batch_size or analysis.engine.batch_size
     outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     with _progress(config.masks, bool(show)) as bar, torch.no_grad():
-        for start in range(0, config.masks, config.batch_size):
-            stop = min(config.masks, start + config.batch_size)
+        for start in range(0, config.masks, batch):
+            stop = min(config.masks, start + batch)
             m = masks.batch(start, stop).to(device)
             images = fill + m[:, None] * (pixels - fill)
             for out in detector.run(list(images)):
@@ -159,8 +160,9 @@ def drise_cam(analysis: ImageAnalysis, detection: Detection, config: DriseConfig
     weights = mask_weights(run, detection)
     centred = weights - weights.mean()
     saliency = torch.zeros(run.masks.height, run.masks.width)
-    for start in range(0, config.masks, config.batch_size):
-        stop = min(config.masks, start + config.batch_size)
+    chunk = 64  # masks upsampled at a time: memory O(chunk · H · W)
+    for start in range(0, config.masks, chunk):
+        stop = min(config.masks, start + chunk)
         saliency += torch.einsum("b,bhw->hw", centred[start:stop], run.masks.batch(start, stop))
     saliency /= config.masks
     degenerate = float(centred.abs().max()) == 0.0

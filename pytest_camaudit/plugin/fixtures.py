@@ -33,7 +33,8 @@ def camaudit_detector(pytestconfig: pytest.Config) -> Detector:
 
     settings = pytestconfig.stash[SETTINGS]
     try:
-        return load_detector(settings.model, settings.weights, settings.device)
+        offline = settings.offline or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+        return load_detector(settings.model, settings.weights, settings.device, offline=offline)
     except ModelLoadError as exc:
         pytest.fail(f"camaudit could not load the detector: {exc}", pytrace=False)
 
@@ -46,7 +47,8 @@ def camaudit_cam_engine(camaudit_detector: Any, pytestconfig: pytest.Config) -> 
 
     detector = camaudit_detector if isinstance(camaudit_detector, Detector) else Detector.wrap(camaudit_detector)
     share_cores_between_workers()
-    return CamEngine(detector, pytestconfig.stash[SETTINGS].method)
+    settings = pytestconfig.stash[SETTINGS]
+    return CamEngine(detector, settings.method, batch_size=settings.batch_size)
 
 
 def share_cores_between_workers() -> int | None:

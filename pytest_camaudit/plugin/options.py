@@ -58,6 +58,17 @@ def parse_probability(value: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def parse_batch_size(value: str) -> int:
+    """A whole number ≥ 1."""
+    try:
+        n = int(str(value).strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}")
+    return n
+
+
 def parse_path(value: str) -> str:
     """A non-empty path string."""
     if not value.strip():
@@ -105,21 +116,25 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("report-all", "also put passing audited cases in the report", parse_bool, False, flag=True),
     OptionSpec(
         "model",
-        "detector to audit: shapes (default), shapes-shortcut, a torchvision builder name, "
-        "package.module:callable, or a shapes checkpoint .pt",
+        "detector to audit: an embedded detector (shapes by default), a torchvision builder name, "
+        "package.module:callable, an architecture file (yolo11n.yaml), a checkpoint (.pt) or a save_pretrained folder",
         parse_model,
         "shapes",
     ),
     OptionSpec(
         "weights",
         "weights for --camaudit-model: a state-dict file, or for torchvision builders a weights "
-        "enum name such as COCO_V1 / DEFAULT (must be in the local torch hub cache)",
+        "enum name such as COCO_V1 / DEFAULT (downloaded once into the torch hub cache unless --camaudit-offline)",
         parse_path,
         None,
     ),
+    OptionSpec("offline", "never download weights; they must be on disk already (also when HF_HUB_OFFLINE=1)",
+               parse_bool, False, flag=True),
     OptionSpec("method", f"CAM method: {', '.join(method_names())} (default eigencam)", parse_method, "eigencam"),
     OptionSpec("device", "auto (cuda when available), cpu, cuda or cuda:N", parse_device, "auto"),
     OptionSpec("score-threshold", "minimum detection score, 0..1 (default 0.5)", parse_probability, 0.5),
+    OptionSpec("batch-size", "images per detector call for the extra forwards of one image: context re-scores, D-RISE masks, "
+               "deletion / insertion curves (default 8)", parse_batch_size, 8),
     OptionSpec("json", "write a machine-readable JSON summary (per case: detections, metrics, verdicts) to this path", parse_path, None),
     # -- data-driven cases, dataset-level gates, baselines (pytest_camaudit.dataset) --
     OptionSpec("cases", "COCO annotation file: one audit test per image (see also @pytest.mark.camaudit_cases)", parse_path, None),
@@ -146,9 +161,11 @@ class Settings:
     report_all: bool = False
     model: str = "shapes"
     weights: str | None = None
+    offline: bool = False
     method: str = "eigencam"
     device: str = "auto"
     score_threshold: float = 0.5
+    batch_size: int = 8
     json: str | None = None
     cases: str | None = None
     cases_images: str | None = None

@@ -85,6 +85,8 @@ def test_ini_twins_and_command_line_precedence(pytester):
         (["--camaudit-score-threshold=nan"], "", "*expected a number in [[]0, 1], got 'nan'*"),
         (["--camaudit-score-threshold=1.5"], "", "*expected a number in [[]0, 1], got '1.5'*"),
         (["--camaudit-model=yolo9000"], "", "*unknown model 'yolo9000'; expected an embedded detector (shapes, shapes-shortcut)*"),
+        (["--camaudit-batch-size=0"], "", "*expected a whole number >= 1, got '0'*"),
+        ([], "camaudit_batch_size = many", "*ini option camaudit_batch_size = 'many': expected a whole number >= 1*"),
         ([], "camaudit_score_threshold = high", "*ini option camaudit_score_threshold = 'high': expected a number in [[]0, 1]*"),
         ([], "camaudit_report_all = maybe", "*ini option camaudit_report_all = 'maybe': expected true or false*"),
     ],
