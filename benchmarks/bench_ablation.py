@@ -19,6 +19,7 @@ hard-codes 256 channels per level, so it runs through a subclass that changes on
     python benchmarks/bench_ablation.py                          # R50, 160 px, 50 proposals, 1 thread
     python benchmarks/bench_ablation.py --model shapes
     python benchmarks/bench_ablation.py --size 320 --threads 2
+    python benchmarks/bench_ablation.py --quick                  # = --model shapes
 
 Wall times are noisy on a shared machine; the ratio within one run is the figure to quote.
 """
@@ -31,12 +32,9 @@ from collections import OrderedDict
 
 import numpy as np
 import torch
+from _common import SCENE_SEED, Bench, add_threads_arg, load, scene_image, set_threads
 
-from pytest_camaudit.detectors.base import Detector
-from pytest_camaudit.engine.engine import CamEngine
-from pytest_camaudit.engine.images import load_image
 from pytest_camaudit.methods.ablation import ablation_cam, ablation_weights, local_scorer
-from pytest_camaudit.zoo.world import make_layout, render
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -46,22 +44,13 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def build(args: argparse.Namespace) -> tuple[torch.nn.Module, Detector, int]:
-    """(model, detector, FPN channels per level)."""
+def build(args: argparse.Namespace) -> Bench:
+    """The model on the shapes scene ``args.scene`` (R50: resized, proposals capped, every box kept)."""
+    image = scene_image(args.scene)
     if args.model == "shapes":
-        from pytest_camaudit.zoo.model import load_zoo_detector
-
-        model, classes, meta = load_zoo_detector("shapes")
-        return model, Detector.wrap(model, classes, name="shapes", device="cpu", meta=meta), 64
-    import torchvision.models.detection as tvd
-
-    torch.manual_seed(args.seed)
-    model = tvd.fasterrcnn_resnet50_fpn(
-        weights=None, weights_backbone=None, min_size=args.size, max_size=args.size,
-        rpn_pre_nms_top_n_test=4 * args.proposals, rpn_post_nms_top_n_test=args.proposals,
-        box_score_thresh=0.0, box_detections_per_img=5,
-    ).eval()
-    return model, Detector.wrap(model, name="fasterrcnn_resnet50_fpn", device="cpu"), 256
+        return load("shapes", image=image)
+    return load("fasterrcnn_resnet50_fpn", seed=args.seed, score_thresh=0.0, image=image, min_size=args.size, max_size=args.size,
+                rpn_pre_nms_top_n_test=4 * args.proposals, rpn_post_nms_top_n_test=args.proposals, box_detections_per_img=5)
 
 
 def main() -> None:
@@ -69,18 +58,21 @@ def main() -> None:
     p.add_argument("--model", choices=["fasterrcnn_resnet50_fpn", "shapes"], default="fasterrcnn_resnet50_fpn")
     p.add_argument("--size", type=int, default=160, help="R50: min_size = max_size of the resize")
     p.add_argument("--proposals", type=int, default=50, help="R50: RPN proposals kept at test time (both methods)")
-    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0, help="R50 weights seed")
-    p.add_argument("--scene", type=int, default=20_000_003, help="shapes scene seed used as the image")
+    p.add_argument("--scene", type=int, default=SCENE_SEED, help="shapes scene seed used as the image")
     p.add_argument("--batch", type=int, default=32, help="grad-cam's AblationCAM batch_size")
+    p.add_argument("--quick", action="store_true", help="the shapes model (grad-cam re-runs 320 channels, not 1280)")
+    add_threads_arg(p)
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    model, detector, per_level = build(args)
-    pixels = render(make_layout(args.scene))
-    engine = CamEngine(detector, "ablationcam")
+    if args.quick:
+        args.model = "shapes"
+    threads = set_threads(args.threads)
+    bench = build(args)
+    model, pixels, per_level = bench.model, bench.image, bench.per_level_channels
+    engine = bench.engine("ablationcam")
 
     t0 = time.perf_counter()  # ours, from scratch: one forward + the box head on ablated windows
-    analysis = engine.analyze(load_image(pixels))
+    analysis = engine.analyze(bench.loaded())
     det = analysis.detections[0]
     ours = ablation_cam(analysis, det).values
     t_ours = time.perf_counter() - t0
@@ -102,7 +94,7 @@ def main() -> None:
             return result
 
     layer = AblationLayerFasterRCNN() if per_level == 256 else Layer()
-    x = torch.from_numpy(pixels).permute(2, 0, 1).float().div(255)[None]
+    x = bench.tensor[None]
     targets = [FasterRCNNBoxScoreTarget(labels=[det.label], bounding_boxes=[torch.tensor(det.box)])]
     cam = AblationCAM(model, [model.backbone], reshape_transform=fasterrcnn_reshape_transform, ablation_layer=layer, batch_size=args.batch)
     captured: dict[str, np.ndarray] = {}
@@ -124,7 +116,7 @@ def main() -> None:
     ours_gc_way = scale_cam_image(np.maximum((w_full[:, None, None] * acts).sum(0), 0)[None], (pixels.shape[1], pixels.shape[0]))[0]
     ours_1000 = ablation_cam(analysis, det, value=-1000.0).values
 
-    print(f"{args.model}, image {pixels.shape[1]}x{pixels.shape[0]} resized to {analysis.geometry.resized}, {args.threads} thread(s)")
+    print(f"{args.model}, image {pixels.shape[1]}x{pixels.shape[0]} resized to {analysis.geometry.resized}, {threads} thread(s)")
     print(f"detection: {det.describe()}; pooled from level {scorer.level!r}; re-scored on its box: {scorer.base:.4f}")
     print(f"grad-cam AblationCAM + AblationLayerFasterRCNN : {t_theirs:8.2f} s / image ({len(w_theirs)} channel re-runs)")
     print(f"pytest-camaudit ablationcam (forward + ablation): {t_ours:8.3f} s / image ({per_level} box-head rows)")

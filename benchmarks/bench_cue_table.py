@@ -14,9 +14,10 @@ detection (EigenCAM: of the image) is measured as
 the mean ratio for the twin and for the clean model, and how far each detector's triangle score
 falls when the tag is removed (what the map *should* reveal).
 
-    python benchmarks/cue_table.py                      # 12 scenes, D-RISE 1000 masks on a 32x32 grid
-    python benchmarks/cue_table.py --drise-cells 16 --drise-masks 500   # coarser, cheaper D-RISE
-    python benchmarks/cue_table.py --methods eigencam,eigengradcam      # a subset
+    python benchmarks/bench_cue_table.py                      # 12 scenes, D-RISE 1000 masks on a 32x32 grid
+    python benchmarks/bench_cue_table.py --drise-cells 16 --drise-masks 500   # coarser, cheaper D-RISE
+    python benchmarks/bench_cue_table.py --methods eigencam,eigengradcam      # a subset
+    python benchmarks/bench_cue_table.py --quick                              # 2 scenes, D-RISE 100 masks on 16x16
 """
 
 from __future__ import annotations
@@ -25,13 +26,12 @@ import argparse
 import time
 
 import numpy as np
-import torch
+from _common import add_threads_arg, load, set_threads
 
-from pytest_camaudit.detectors.base import Detector
 from pytest_camaudit.engine.engine import CamEngine
 from pytest_camaudit.engine.images import load_image
+from pytest_camaudit.errors import DetectorRuntimeError
 from pytest_camaudit.methods import cam_for, drise_method, get_method, method_names, register
-from pytest_camaudit.zoo.model import load_zoo_detector
 from pytest_camaudit.zoo.world import CLASSES, CUE_CLASS, make_layout, render, render_variant
 
 TRIANGLE = CLASSES.index(CUE_CLASS)
@@ -66,12 +66,16 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=41_000_000, help="first layout seed")
     p.add_argument("--drise-masks", type=int, default=1000)
     p.add_argument("--drise-cells", type=int, default=32, help="D-RISE mask grid (32: 5 px cells on 160 px scenes; the tag is 8 px)")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--methods", default=",".join(method_names()), help="comma-separated subset (default: all)")
+    p.add_argument("--methods", default=",".join(method_names()),
+                   help="comma-separated subset (default: all; one the shapes detectors cannot run prints n/a)")
     p.add_argument("--twin", default="shapes-shortcut", help="the shortcut detector: shipped name or a zoo checkpoint file")
+    p.add_argument("--quick", action="store_true", help="2 scenes, D-RISE 100 masks on a 16x16 grid")
+    add_threads_arg(p)
     args = p.parse_args()
+    if args.quick:
+        args.scenes, args.drise_masks, args.drise_cells = 2, 100, 16
     methods = [get_method(m).name for m in args.methods.split(",")]
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     register(drise_method(masks=args.drise_masks, cells=args.drise_cells, batch_size=16, seed=0, progress=False))
 
     layouts, seed = [], args.seed
@@ -81,14 +85,12 @@ def main() -> None:
         if any(o.label == TRIANGLE for o in lay.objects):
             layouts.append(lay)
 
-    engines = {}
-    for name, source in (("shapes-shortcut", args.twin), ("shapes", "shapes")):
-        model, classes, meta = load_zoo_detector(source)
-        engines[name] = CamEngine(Detector.wrap(model, classes, name=name, device="cpu", meta=meta), "eigencam")
+    engines = {name: load(source).engine("eigencam") for name, source in (("shapes-shortcut", args.twin), ("shapes", "shapes"))}
 
     ratios: dict[str, dict[str, list[float]]] = {n: {m: [] for m in methods} for n in engines}
     drops: dict[str, list[tuple[float, float]]] = {n: [] for n in engines}
     seconds = dict.fromkeys(methods, 0.0)
+    unsupported: dict[str, str] = {}
     found = 0
     for lay in layouts:
         pixels = render_variant(lay, "shapes-shortcut")
@@ -108,8 +110,14 @@ def main() -> None:
             for n, e in engines.items():
                 drops[n].append((dets[n].score, triangle_score(e, without, obj.box)))
                 for m in methods:
+                    if m in unsupported:
+                        continue
                     t0 = time.perf_counter()
-                    cam = cam_for(analyses[n], m, dets[n] if get_method(m).per_box else None)
+                    try:
+                        cam = cam_for(analyses[n], m, dets[n] if get_method(m).per_box else None)
+                    except DetectorRuntimeError as exc:  # e.g. attention: transformer detectors only
+                        unsupported[m] = str(exc).split(";")[0]
+                        continue
                     seconds[m] += time.perf_counter() - t0
                     ratios[n][m].append(cue_ratio(cam.values, lay.cue_box(i)))
 
@@ -122,6 +130,9 @@ def main() -> None:
     print("| method | cue mass / chance: shortcut twin | clean model | twin maps above chance | s per map |")
     print("|---|---:|---:|---:|---:|")
     for m in methods:
+        if m in unsupported:
+            print(f"| {m} | n/a: {unsupported[m]} | | | |")
+            continue
         t, c = np.array(ratios["shapes-shortcut"][m]), np.array(ratios["shapes"][m])
         print(f"| {m} | {np.nanmean(t):.2f} | {np.nanmean(c):.2f} | {np.mean(t > 1):.0%} | {seconds[m] / max(1, 2 * found):.2f} |")
 

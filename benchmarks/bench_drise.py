@@ -6,6 +6,10 @@ costs only the weighted sum of the masks, printed too.
 
     python benchmarks/bench_drise.py                              # shapes detector, 300 masks
     python benchmarks/bench_drise.py --model fasterrcnn_mobilenet_v3_large_320_fpn --masks 200
+    python benchmarks/bench_drise.py --quick                      # 32 masks, batches of 16
+
+``--model`` is any name ``_common.load`` takes (``shapes``, ``shapes-shortcut``, ``r50``, a
+torchvision builder: random weights, seed 0, every box kept); the image is always the shapes scene.
 
 Times are noisy on a shared machine; the ratio to one forward in the same run is the stable figure.
 """
@@ -13,30 +17,11 @@ Times are noisy on a shared machine; the ratio to one forward in the same run is
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
-import torch
+from _common import add_threads_arg, is_zoo, load, median_time, scene_image, set_threads
 
-from pytest_camaudit.detectors.base import Detector
-from pytest_camaudit.engine.engine import CamEngine
-from pytest_camaudit.engine.images import load_image
 from pytest_camaudit.methods.drise import DriseConfig, drise_cam
-from pytest_camaudit.zoo.world import make_layout, render
-
-
-def build(name: str) -> Detector:
-    if name in ("shapes", "shapes-shortcut"):
-        from pytest_camaudit.zoo.model import load_zoo_detector
-
-        model, classes, meta = load_zoo_detector(name)
-        return Detector.wrap(model, classes, name=name, device="cpu", meta=meta)
-    import torchvision.models.detection as tvd
-
-    torch.manual_seed(0)  # random weights score low: keep every box so there is one to explain
-    keep_all = {"box_score_thresh": 0.0} if "rcnn" in name else {"score_thresh": 0.0}
-    model = getattr(tvd, name)(weights=None, weights_backbone=None, **keep_all)
-    return Detector.wrap(model, name=name, device="cpu")
 
 
 def main() -> None:
@@ -44,25 +29,21 @@ def main() -> None:
     p.add_argument("--model", default="shapes")
     p.add_argument("--masks", type=int, default=300, help="masks actually run (the figure is scaled to 1000)")
     p.add_argument("--batch", type=int, nargs="+", default=[1, 16])
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--quick", action="store_true", help="32 masks, batches of 16")
+    add_threads_arg(p)
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    detector = build(args.model)
-    pixels = render(make_layout(20_000_003))
-    engine = CamEngine(detector, "drise")
-    x = torch.from_numpy(pixels).permute(2, 0, 1).float().div(255)
-    with torch.no_grad():
-        detector.model([x])
-        times = []
-        for _ in range(5):
-            t0 = time.perf_counter()
-            detector.model([x])
-            times.append(time.perf_counter() - t0)
-    t_fwd = statistics.median(times)
-    print(f"{args.model}, image {pixels.shape[1]}x{pixels.shape[0]}, {args.threads} thread(s); one forward {t_fwd * 1000:.1f} ms")
+    if args.quick:
+        args.masks, args.batch = 32, [16]
+    threads = set_threads(args.threads)
+    # random weights score low: keep every box of a torchvision model so there is one to explain
+    bench = load(args.model, score_thresh=None if is_zoo(args.model) else 0.0, image=scene_image())
+    pixels = bench.image
+    engine = bench.engine("drise")
+    t_fwd = median_time(bench.forward(), 5)
+    print(f"{args.model}, image {pixels.shape[1]}x{pixels.shape[0]}, {threads} thread(s); one forward {t_fwd * 1000:.1f} ms")
     for batch in args.batch:
         engine.clear()
-        a = engine.analyze(load_image(pixels))
+        a = engine.analyze(bench.loaded())
         dets = list(a.detections[:4])
         config = DriseConfig(masks=args.masks, batch_size=batch, seed=0, progress=False)
         t0 = time.perf_counter()

@@ -5,8 +5,9 @@ The first principal component is defined up to sign (grad-cam issue #364). For e
 relative to the boxes' share of the image (1 = chance), for the shipped orientation (toward the
 detector's score-weighted detections) and for orientation by the mean activation alone.
 
-    python benchmarks/eigencam_sign.py              # 40 scenes, seeds 20000000..
-    python benchmarks/eigencam_sign.py --scenes 100
+    python benchmarks/bench_eigencam_sign.py              # 40 scenes, seeds 20000000..
+    python benchmarks/bench_eigencam_sign.py --scenes 100
+    python benchmarks/bench_eigencam_sign.py --quick     # 5 scenes
 """
 
 from __future__ import annotations
@@ -14,14 +15,12 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from _common import add_threads_arg, load, set_threads
 
-from pytest_camaudit.detectors.base import Detector
-from pytest_camaudit.engine.engine import CamEngine
 from pytest_camaudit.engine.images import load_image
 from pytest_camaudit.methods import cam_for
 from pytest_camaudit.methods.eigencam import eigencam_component
 from pytest_camaudit.methods.maps import normalise
-from pytest_camaudit.zoo.model import load_zoo_detector
 from pytest_camaudit.zoo.world import make_scene
 
 
@@ -38,10 +37,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scenes", type=int, default=40)
     p.add_argument("--seed", type=int, default=20_000_000, help="first held-out scene seed")
-    p.add_argument("--model", default="shapes")
+    p.add_argument("--model", default="shapes", help="shapes, shapes-shortcut or a zoo checkpoint file")
+    p.add_argument("--quick", action="store_true", help="5 scenes")
+    add_threads_arg(p, default=None)
     args = p.parse_args()
-    model, classes, meta = load_zoo_detector(args.model)
-    engine = CamEngine(Detector.wrap(model, classes, name=args.model, device="cpu", meta=meta), "eigencam")
+    if args.quick:
+        args.scenes = 5
+    set_threads(args.threads)
+    engine = load(args.model).engine("eigencam")
     shipped, by_mean = [], []
     for seed in range(args.seed, args.seed + args.scenes):
         scene = make_scene(seed)

@@ -2,12 +2,13 @@
 
     python benchmarks/bench_report.py                 # 100 failing + 500 (report-all) cases
     python benchmarks/bench_report.py --sizes 100 --side 640
+    python benchmarks/bench_report.py --quick         # 10 failing cases at 320 px
 
 Writes a suite of N parametrized tests, each auditing a distinct shapes scene scaled to
 ``--side`` px (so the figures are that big: detections, a CAM overlay, the image without context)
 and failing on purpose, runs it with ``--camaudit-report`` in a subprocess, and prints the HTML
 size, the side-folder size and the total. With Chromium on the machine it also opens each report
-headless (``tests/chromium.py``) and prints the time to the load event, the time to scroll to the
+headless (``tests/support/chromium.py``) and prints the time to the load event, the time to scroll to the
 last card and see its pictures, and the page's JS heap and DOM node count.
 """
 
@@ -15,12 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import thread_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,7 +49,7 @@ def _size(path: Path) -> int:
 
 
 def _browse(report: Path) -> str:
-    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(ROOT / "tests" / "support"))
     from chromium import Browser, find_chromium
 
     exe = find_chromium()
@@ -76,8 +78,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 500], help="numbers of cases (default 100 500)")
     ap.add_argument("--side", type=int, default=480, help="image side in px (figures are 320..640; default 480)")
+    ap.add_argument("--quick", action="store_true", help="10 cases at 320 px")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads of the pytest run (default: $OMP_NUM_THREADS, else 1)")
     a = ap.parse_args()
-    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+    if a.quick:
+        a.sizes, a.side = [10], 320
+    env = thread_env(a.threads)
     with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
         for n in a.sizes:
             d = Path(tmp) / f"s{n}"

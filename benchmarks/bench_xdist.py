@@ -8,6 +8,7 @@ extra system CPU and the speed-up fell from 1.75× to 1.63×.
     python benchmarks/bench_xdist.py                    # the example suite (example_suite/)
     python benchmarks/bench_xdist.py --generated 80     # a generated suite of 80 scenes × 3 tests
     python benchmarks/bench_xdist.py --repeat 3 --report
+    python benchmarks/bench_xdist.py --quick              # a generated suite of 6 scenes, one run each
 
 Each configuration runs ``python -m pytest`` in a fresh subprocess (so interpreter start, torch
 import and model load count, as they do in CI), alternating serial and ``-n 2`` runs ``--repeat``
@@ -28,6 +29,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import thread_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,7 +77,7 @@ def _run(suite: Path, out: Path, workers: int, report: bool) -> tuple[float, flo
         args.append(f"--camaudit-report={out}/r.html")
     if workers:
         args += ["-n", str(workers), "--dist", "loadgroup"]  # one image's tests on one worker: its analysis is cached there
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env = thread_env(1)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(args, cwd=suite, env=env, capture_output=True, text=True)
@@ -92,7 +95,10 @@ def main() -> None:
     ap.add_argument("--generated", type=int, default=0, metavar="N", help="benchmark a generated suite of N scenes instead")
     ap.add_argument("--repeat", type=int, default=2, help="runs of each configuration; the best counts (default 2)")
     ap.add_argument("--report", action="store_true", help="also write the HTML report (figures rendered in the workers)")
+    ap.add_argument("--quick", action="store_true", help="a generated suite of 6 scenes, --repeat 1")
     a = ap.parse_args()
+    if a.quick:
+        a.generated, a.repeat = a.generated or 6, 1
     with tempfile.TemporaryDirectory(prefix="bench-xdist-") as tmp:
         suite = _generated_suite(Path(tmp), a.generated) if a.generated or not a.suite.is_dir() else a.suite.resolve()
         times: dict[int, list[float]] = {0: [], 2: []}

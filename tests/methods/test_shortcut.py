@@ -1,6 +1,6 @@
 """Which maps see the ``shapes-shortcut`` twin's tag: per-box gradient maps do, EigenCAM cannot.
 
-The full table (every method, D-RISE included) comes from ``benchmarks/cue_table.py`` and is in
+The full table (every method, D-RISE included) comes from ``benchmarks/bench_cue_table.py`` and is in
 ``docs/methods.md``; this checks its cheap rows on a few scenes so a regression shows up in CI.
 """
 
