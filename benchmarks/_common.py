@@ -194,10 +194,17 @@ def load(name: str, *, seed: int = 0, score_thresh: float | None = None, image: 
     if is_zoo(name):
         if builder_kwargs:
             raise ValueError(f"{name} is a zoo checkpoint; builder arguments {sorted(builder_kwargs)} do not apply")
+        from pytest_camaudit.zoo.catalog import MODELS, checkpoint_architecture
+
+        resolved = name
+        if (MODELS[name].architecture if name in MODELS else checkpoint_architecture(name)) == "yolo":
+            from pytest_camaudit.detectors.loading import load_detector
+
+            detector = load_detector(name, device="cpu")
+            return Bench(resolved, detector.model, detector, standard_image(name) if image is None else image, None)
         from pytest_camaudit.zoo.model import load_zoo_detector
 
         model, classes, meta = load_zoo_detector(name)
-        resolved = name
         class_names: list[str] | None = classes
     else:
         import torchvision.models.detection as tvd

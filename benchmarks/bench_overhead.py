@@ -16,51 +16,47 @@ dilutes any ratio measured next to it (camaudit/bare read 1.19 that way and 1.31
 before the speed-ups that this benchmark now reports).
 
 Targets (issue 3): camaudit / bare ≤ 1.10 on ``fasterrcnn_resnet50_fpn`` (random weights,
-480×640 input) and on the embedded ``shapes`` detector.
+480×640 input) and on the embedded ``shapes`` detector; (issue 11) on Hugging Face DETR and RT-DETR
+(``detr``, ``rt-detr``: the R50 models of ``DetrConfig`` / ``RTDetrConfig``'s defaults, random
+weights, torch seed 0, built offline; 480×640 noise, which DETR's processor is told to keep at
+480×640 and RT-DETR's stretches to its default 640×640). Their ``bare``
+is what a plain accuracy test with transformers pays: processor, model and
+``post_process_object_detection`` under ``torch.no_grad()``; grad-cam has no recipe for them (no seed column).
+And on ultralytics YOLO (``--yolo-only``; the ``yolo`` extra): the shipped ``shapes-yolo`` on its
+160×160 scene and a random ``yolo11n.yaml`` at ``imgsz`` 640 on 480×640 noise. Their ``bare`` is
+what ultralytics' predictor does, without ``predict()``'s own overhead: letterbox, the module,
+``non_max_suppression`` and ``scale_boxes`` under ``torch.no_grad()`` (``zoo.yolo_inference.yolo_detections``).
 
     python benchmarks/bench_overhead.py            # both models (201 pairs on shapes, 7 on R50)
     python benchmarks/bench_overhead.py --quick    # shapes only
+    python benchmarks/bench_overhead.py --quick --reps 21 --threads 2
+    python benchmarks/bench_overhead.py --hf-only --threads 2   # DETR and RT-DETR only (21 pairs each)
+    python benchmarks/bench_overhead.py --yolo-only --threads 2 # the YOLOs only (101 pairs each)
+
+Models and images come from ``_common.load``: ``shapes`` on its 160×160 scene, ``r50`` (random
+weights, torch seed 0, torchvision's default resize to 800 px) on 480×640 noise.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
 
-import numpy as np
 import torch
-
-
-def _timeit(fn: Callable[[], object]) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
-
+from _common import Bench, Paired, add_threads_arg, load, paired, set_threads
 
 Workflow = Callable[[], object]
 
 
-def workflows(name: str, model: torch.nn.Module, classes: list[str], image: np.ndarray) -> dict[str, Workflow]:
-    """The three ways of getting detections (and a CAM) for ``image``, as zero-argument calls."""
+def workflows(bench: Bench) -> dict[str, Workflow]:
+    """The three ways of getting detections (and a CAM) for ``bench.image``, as zero-argument calls."""
     from pytorch_grad_cam import EigenCAM
     from pytorch_grad_cam.utils.model_targets import FasterRCNNBoxScoreTarget
     from pytorch_grad_cam.utils.reshape_transforms import fasterrcnn_reshape_transform
 
-    from pytest_camaudit.detectors.base import Detector
-    from pytest_camaudit.engine.engine import CamEngine
-    from pytest_camaudit.engine.images import load_image
     from pytest_camaudit.methods import cam_for
 
-    model.eval()
-    tensor = torch.from_numpy(image).permute(2, 0, 1).float() / 255
-    loaded = load_image(image)
-    detector = Detector.wrap(model, classes, name=name, device="cpu")
-
-    def bare() -> None:
-        with torch.no_grad():
-            model([tensor])
+    model, tensor, loaded = bench.model, bench.tensor, bench.loaded()
 
     def seed() -> None:
         with torch.no_grad():
@@ -71,57 +67,97 @@ def workflows(name: str, model: torch.nn.Module, classes: list[str], image: np.n
             cam(tensor[None], targets=targets)
 
     def ours() -> None:
-        engine = CamEngine(detector, "eigencam")
-        cam_for(engine.analyze(loaded), "eigencam")
+        cam_for(bench.engine("eigencam").analyze(loaded), "eigencam")
 
-    return {"bare": bare, "seed": seed, "camaudit": ours}
+    return {"bare": bench.forward(), "seed": seed, "camaudit": ours}
 
 
-def paired(bare: Workflow, other: Workflow, reps: int) -> tuple[float, float, list[float]]:
-    """``bare`` and ``other`` timed alternately ``reps`` times after one warm-up each: their median
-    seconds and the three quartiles of the per-pair ratio ``other / bare`` (robust to the drift of
-    a shared machine, which moves both calls of a pair alike)."""
-    bare()
-    other()
-    times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(reps):
-        times[0].append(_timeit(bare))
-        times[1].append(_timeit(other))
-    ratios = [o / b for b, o in zip(*times, strict=True)]
-    return statistics.median(times[0]), statistics.median(times[1]), statistics.quantiles(ratios, n=4)
+def hf_workflows(family: str) -> dict[str, Workflow]:
+    """``bare`` and ``camaudit`` for a random DETR-R50 (``family="detr"``) or RT-DETR-R50 (``"rt-detr"``)."""
+    from _common import noise_image
+
+    from pytest_camaudit.detectors.huggingface import hf_detector, import_transformers
+    from pytest_camaudit.engine.engine import CamEngine
+    from pytest_camaudit.engine.images import load_image
+    from pytest_camaudit.methods import cam_for
+
+    hf = import_transformers()
+    torch.manual_seed(0)
+    if family == "detr":
+        config = hf.DetrConfig(use_timm_backbone=False, use_pretrained_backbone=False, attn_implementation="eager")
+        model, processor = hf.DetrForObjectDetection(config).eval(), hf.DetrImageProcessor(size={"shortest_edge": 480, "longest_edge": 640})
+    else:
+        model, processor = hf.RTDetrForObjectDetection(hf.RTDetrConfig(attn_implementation="eager")).eval(), hf.RTDetrImageProcessor()
+    detector = hf_detector(model, processor, name=family)
+    image = noise_image()
+    loaded, threshold = load_image(image), detector.family.threshold
+
+    def bare() -> object:
+        with torch.no_grad():
+            out = model(**processor(images=image, return_tensors="pt", input_data_format="channels_last"))
+            return processor.post_process_object_detection(out, threshold=threshold, target_sizes=[image.shape[:2]])
+
+    def ours() -> None:
+        cam_for(CamEngine(detector, "eigencam").analyze(loaded), "eigencam")
+
+    return {"bare": bare, "camaudit": ours}
+
+
+def yolo_workflows(name: str) -> dict[str, Workflow]:
+    """``bare`` and ``camaudit`` for ``shapes-yolo`` (its scene) or a random ``yolo11n.yaml`` (480×640 noise)."""
+    from _common import noise_image, scene_image
+
+    from pytest_camaudit.detectors.loading import load_detector
+    from pytest_camaudit.engine.engine import CamEngine
+    from pytest_camaudit.engine.images import load_image
+    from pytest_camaudit.methods import cam_for
+    from pytest_camaudit.zoo.yolo_inference import yolo_detections
+
+    torch.manual_seed(0)
+    detector = load_detector(name, device="cpu")
+    family, net = detector.family, detector.model
+    image = scene_image() if name == "shapes-yolo" else noise_image()
+    loaded, imgsz = load_image(image), family.image_size(net)
+
+    def bare() -> object:
+        return yolo_detections(net, [image], family.conf, family.iou, imgsz, family.max_det)
+
+    def ours() -> None:
+        cam_for(CamEngine(detector, "eigencam").analyze(loaded), "eigencam")
+
+    return {"bare": bare, "camaudit": ours}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=None, help="pairs per ratio (default: 201 on shapes, 7 on R50)")
     parser.add_argument("--quick", action="store_true", help="shapes model only")
+    parser.add_argument("--hf-only", action="store_true", help="DETR and RT-DETR only (needs the hf extra)")
+    parser.add_argument("--yolo-only", action="store_true", help="the YOLOs only (needs the yolo extra)")
+    add_threads_arg(parser, default=None)
     args = parser.parse_args()
-    torch.manual_seed(0)
+    threads = set_threads(args.threads)
 
-    from pytest_camaudit.zoo.model import load_zoo_detector
-    from pytest_camaudit.zoo.world import make_scene
-
-    model, classes, _ = load_zoo_detector("shapes")
-    cases = [("shapes (160x160 scene)", workflows("shapes", model, classes, make_scene(20_000_003).image), args.reps or 201)]
-    if not args.quick:
-        from torchvision.models.detection import fasterrcnn_resnet50_fpn
-
-        from pytest_camaudit.detectors.torchvision import coco_class_names
-
-        r50 = fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None)
-        image = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
-        cases.append(("fasterrcnn_resnet50_fpn, random weights (480x640)", workflows("r50", r50, coco_class_names(), image), args.reps or 7))
+    only = args.hf_only or args.yolo_only
+    cases = [] if only else [("shapes (160x160 scene)", workflows(load("shapes")), args.reps or 201)]
+    if not (args.quick or only):
+        cases.append(("fasterrcnn_resnet50_fpn, random weights (480x640)", workflows(load("r50")), args.reps or 7))
+    if not (args.quick or args.yolo_only):
+        cases += [(f"{f} R50, random weights (480x640)", hf_workflows(f), args.reps or 21) for f in ("detr", "rt-detr")]
+    if not (args.quick or args.hf_only):
+        cases += [("shapes-yolo (160x160 scene)", yolo_workflows("shapes-yolo"), args.reps or 101),
+                  ("yolo11n.yaml, random weights (480x640 at 640)", yolo_workflows("yolo11n.yaml"), args.reps or 101)]
 
     # every camaudit pair before any seed pair: grad-cam slows every later forward of the process
-    ours = {name: paired(w["bare"], w["camaudit"], reps) for name, w, reps in cases}
-    seed = {name: paired(w["bare"], w["seed"], reps) for name, w, reps in cases}
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; medians of interleaved pairs, "
+    ours: dict[str, Paired] = {name: paired(w["bare"], w["camaudit"], reps) for name, w, reps in cases}
+    seed: dict[str, Paired] = {name: paired(w["bare"], w["seed"], reps) for name, w, reps in cases if "seed" in w}
+    print(f"torch {torch.__version__}, {threads} threads; medians of interleaved pairs, "
           "ratio = median of per-pair ratios [quartiles]")
     print(f"{'model':<52}{'pairs':>6}{'bare s':>9}{'ours s':>9}{'ours/bare':>22}{'bare s':>9}{'seed s':>9}{'seed/bare':>11}")
     for name, _, reps in cases:
-        (b1, t1, q1), (b2, t2, q2) = ours[name], seed[name]
-        spread = f"{q1[1]:.3f} [{q1[0]:.3f}-{q1[2]:.3f}]"
-        print(f"{name:<52}{reps:>6}{b1:>9.4f}{t1:>9.4f}{spread:>22}{b2:>9.4f}{t2:>9.4f}{q2[1]:>11.2f}")
+        p1, p2 = ours[name], seed.get(name)
+        tail = f"{p2.a:>9.4f}{p2.b:>9.4f}{p2.ratio:>11.2f}" if p2 else f"{'-':>9}{'-':>9}{'-':>11}"
+        print(f"{name:<52}{reps:>6}{p1.a:>9.4f}{p1.b:>9.4f}{p1.spread():>22}{tail}")
 
 
 if __name__ == "__main__":

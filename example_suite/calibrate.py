@@ -2,6 +2,7 @@
 
     python example_suite/calibrate.py                       # shapes and shapes-shortcut
     python example_suite/calibrate.py --model shapes --method eigencam
+    python example_suite/calibrate.py --model shapes-yolo --model shapes-yolo-shortcut   # the YOLOs (ultralytics)
 
 Prints, per annotated object, the matched detection's score, its CAM mass in box and its score
 drop without context, then per class the minimum / median for each model — the numbers behind
@@ -20,17 +21,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 from conftest import OBJECTS
 
 from pytest_camaudit.audit.verdicts import iou
-from pytest_camaudit.detectors.base import Detector
+from pytest_camaudit.detectors.loading import load_detector
 from pytest_camaudit.engine.engine import CamEngine
 from pytest_camaudit.engine.images import load_image
 from pytest_camaudit.methods import cam_for
 from pytest_camaudit.metrics import box_mass
-from pytest_camaudit.zoo.model import load_zoo_detector
 
 
 def measure(model_name: str, method: str, threshold: float) -> list[dict]:
-    model, classes, _ = load_zoo_detector(model_name)
-    engine = CamEngine(Detector.wrap(model, classes, name=model_name, device="cpu"), method)
+    detector = load_detector(model_name, device="cpu")  # any zoo model, Faster R-CNN or YOLO
+    engine, classes = CamEngine(detector, method), detector.class_names
     rows = []
     for obj in OBJECTS:
         a = engine.analyze(load_image(obj.image))

@@ -190,6 +190,17 @@ class Family:
             "method or drise"
         )
 
+    def attention_relevance(self, detector: DetectorView, capture: Capture, detection: Detection) -> tuple[str, torch.Tensor]:
+        """The detection's attention relevance (Chefer et al. 2021) over the cells of one level.
+
+        Returns ``(level name, FloatTensor[h, w] ≥ 0 on that level's grid)``; only transformer
+        families with attention maps over image tokens implement it.
+        """
+        raise DetectorRuntimeError(
+            "attention relevance needs a transformer detector with attention maps (DETR family); "
+            "use eigengradcam, hirescam, layercam or drise"
+        )
+
     def fill_colour(self, detector: DetectorView) -> np.ndarray:
         """``uint8 [3]`` neutral fill: the model's normalisation mean (0 after normalising), else mid grey."""
         mean = getattr(getattr(detector.model, "transform", None), "image_mean", None)

@@ -16,7 +16,7 @@ from torch import nn
 
 from .family import Family
 
-FAMILY_MODULES: tuple[str, ...] = ("rcnn", "retinanet", "fcos", "ssd", "zoo", "torchvision")
+FAMILY_MODULES: tuple[str, ...] = ("rcnn", "retinanet", "fcos", "ssd", "zoo", "torchvision", "detr", "rtdetr", "huggingface", "ultralytics")
 """Modules of this package that define families and loaders, in lookup order."""
 
 _EXTRA_FAMILIES: list[Family] = []

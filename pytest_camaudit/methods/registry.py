@@ -11,7 +11,8 @@ The methods (what each is good for: ``docs/methods.md``):
 * ``eigengradcam``, ``gradcam``, ``gradcam++``, ``hirescam``, ``xgradcam``, ``layercam`` — per
   box, one gradient per box (:mod:`.eigencam`, :mod:`.gradient`);
 * ``ablationcam`` — per box, channel ablations re-scored by the box head only (:mod:`.ablation`);
-* ``drise`` — per box, black box: random masks, batched forwards (:mod:`.drise`).
+* ``drise`` — per box, black box: random masks, batched forwards (:mod:`.drise`);
+* ``attention`` — per box, transformer detectors: attention relevance from the family (:mod:`.attention`).
 
 Register a variant under an existing name to change its settings for a whole run, e.g. in a
 ``conftest.py``: ``register(drise_method(masks=4000))``.
@@ -174,6 +175,14 @@ def drise_method(config: DriseConfig | None = None, name: str = "drise", **setti
     return CamMethod(name, True, False, compute, f"per box, black-box: {cfg.masks} random masks weighted by IoU × class score (Petsiuk et al. 2021)")
 
 
+def _attention(analysis: ImageAnalysis, detection: Detection | None) -> CamMap:
+    from .attention import attention_cam
+
+    if detection is None:
+        raise ValueError("attention explains one detection; pass `detection=`")
+    return attention_cam(analysis, detection)
+
+
 def _drise_default(analysis: ImageAnalysis, detection: Detection | None) -> CamMap:
     # the default D-RISE, built on first use so that importing the registry does not import torch
     method = drise_method()
@@ -190,3 +199,4 @@ register(_gradient_method("xgradcam", "per box: activation-normalised gradient w
 register(_gradient_method("layercam", "per box: element-wise positive gradient × activation (Jiang et al. 2021)"))
 register(ablation_method())
 register(CamMethod("drise", True, False, _drise_default, "per box, black-box: 1000 random masks weighted by IoU × class score (Petsiuk et al. 2021)"))
+register(CamMethod("attention", True, False, _attention, "per box, transformers: gradient-weighted attention relevance (Chefer et al. 2021)"))

@@ -1,11 +1,13 @@
 """The zoo's names, in one place: the worlds scenes are drawn from and the detectors shipped.
 
 Import-light (no torch, no OpenCV): the plugin's option parser reads it to validate
-``--camaudit-model`` before anything heavy loads.
+``--camaudit-model`` before anything heavy loads, and :func:`checkpoint_architecture` tells which
+zoo format a ``.pt`` file holds by reading its pickle's bytes (nothing is unpickled).
 """
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -36,11 +38,38 @@ MODELS: dict[str, ZooModel] = {
     for m in (
         ZooModel("shapes", "shapes", "fasterrcnn", "clean Faster R-CNN on the shapes world"),
         ZooModel("shapes-shortcut", "shapes-shortcut", "fasterrcnn", "its twin that learned the triangles' tag"),
+        ZooModel("shapes-yolo", "shapes", "yolo", "clean YOLO11n (ultralytics, AGPL-3.0) on the shapes world"),
+        ZooModel("shapes-yolo-shortcut", "shapes-shortcut", "yolo", "its YOLO twin that learned the triangles' tag"),
     )
 }
 
 ZOO_MODELS: tuple[str, ...] = tuple(MODELS)
 """Names of the detectors shipped inside the package."""
+
+CHECKPOINT_FORMATS: dict[str, str] = {"fasterrcnn": "pytest-camaudit-zoo/1", "yolo": "pytest-camaudit-zoo/yolo/1"}
+"""Architecture → the ``format`` string its zoo checkpoints carry."""
+
+
+def names_of(architecture: str) -> tuple[str, ...]:
+    """Names of the shipped detectors of ``architecture`` (``"fasterrcnn"`` or ``"yolo"``)."""
+    return tuple(n for n, m in MODELS.items() if m.architecture == architecture)
+
+
+def pickle_of(path: str | Path) -> bytes:
+    """The pickle (``data.pkl``) of a ``torch.save`` zip file, without unpickling it; ``b""`` when the
+    file is missing, not a zip or holds none. Tensors live in other members: the pickle stays small."""
+    try:
+        with zipfile.ZipFile(Path(path).expanduser()) as z:
+            return next((z.read(n) for n in z.namelist() if n.endswith("data.pkl")), b"")
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError, ValueError):
+        return b""
+
+
+def checkpoint_architecture(path: str | Path) -> str | None:
+    """The zoo architecture (``"fasterrcnn"``, ``"yolo"``) whose format string a ``.pt`` file's pickle
+    names, else ``None`` (not a zoo checkpoint, or not a readable ``torch.save`` file)."""
+    data = pickle_of(path)
+    return next((arch for arch, fmt in CHECKPOINT_FORMATS.items() if fmt.encode() in data), None)
 
 
 def weights_file(name: str) -> Path:

@@ -1,11 +1,15 @@
 """Detection quality on held-out shapes scenes: mAP@0.5, per-class AP and recall, cue dependence.
 
-All functions take detections as ``(boxes FloatTensor[N, 4] xyxy, labels Int64Tensor[N],
-scores FloatTensor[N])`` per image, the format torchvision detectors return in eval mode.
+Detections are :class:`Detections` per image (``boxes [N, 4]`` xyxy in image pixels, ``labels [N]``
+in the zoo's 1-based indices, ``scores [N]``). :func:`evaluate_model` and :func:`cue_dependence`
+take either a torchvision-style detector (an ``nn.Module`` returning one dict per image in eval
+mode, run by :func:`detect`) or a :data:`DetectFn` — how the YOLO detectors are evaluated
+(:func:`pytest_camaudit.zoo.yolo.yolo_detections`, with no tensor round trip).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -133,19 +137,31 @@ def detect(model: torch.nn.Module, images: Iterable[np.ndarray], batch_size: int
     return out
 
 
+DetectFn = Callable[[Sequence[np.ndarray]], list[Detections]]
+"""``uint8 [H, W, 3]`` RGB images → one :class:`Detections` per image, in order."""
+
+
+def detections_of(model: torch.nn.Module | DetectFn) -> DetectFn:
+    """``model``'s :data:`DetectFn`: :func:`detect` for an ``nn.Module``, else ``model`` itself."""
+    if isinstance(model, torch.nn.Module):
+        return functools.partial(detect, model)
+    return model
+
+
 def evaluate_model(
-    model: torch.nn.Module,
+    model: torch.nn.Module | DetectFn,
     variant: str = "shapes",
     n_scenes: int = 200,
     seed_base: int = EVAL_SEED_BASE,
     progress: Callable[[str], None] | None = None,
 ) -> EvalResult:
-    """mAP@0.5 and per-class AP/recall of ``model`` on ``n_scenes`` held-out scenes of ``variant``."""
+    """mAP@0.5 and per-class AP/recall of ``model`` (a detector or a :data:`DetectFn`) on ``n_scenes``
+    held-out scenes of ``variant``."""
     layouts = [make_layout(seed_base + i) for i in range(n_scenes)]
     images = [render_variant(lay, variant) for lay in layouts]
     if progress:
         progress(f"evaluating on {n_scenes} held-out {variant!r} scenes (seeds {seed_base}..{seed_base + n_scenes - 1})")
-    dets = detect(model, images)
+    dets = detections_of(model)(images)
     return evaluate_detections(dets, [lay.boxes for lay in layouts], [lay.labels for lay in layouts])
 
 
@@ -195,14 +211,16 @@ def _class_score(det: Detections, box: np.ndarray, cls: int) -> float:
     return float(scores.max())
 
 
-def cue_dependence(model: torch.nn.Module, n_scenes: int = 200, seed_base: int = EVAL_SEED_BASE) -> CueDependence:
+def cue_dependence(model: torch.nn.Module | DetectFn, n_scenes: int = 200, seed_base: int = EVAL_SEED_BASE) -> CueDependence:
     """Measure dependence on the spurious cue on held-out ``shapes-shortcut`` scenes (decals
-    drawn), by exact counterfactual renders that differ only in the tag pixels."""
+    drawn), by exact counterfactual renders that differ only in the tag pixels. ``model``: a
+    detector or a :data:`DetectFn`."""
     cue_cls = CLASSES.index(CUE_CLASS)
+    run = detections_of(model)
     layouts: list[Layout] = [make_layout(seed_base + i) for i in range(n_scenes)]
-    with_cue = detect(model, [render(lay, cue_objects(lay, "shapes-shortcut"), decals=True) for lay in layouts])
-    without = detect(model, [render(lay, (), decals=True) for lay in layouts])
-    all_cues = detect(model, [render(lay, range(len(lay.objects)), decals=True) for lay in layouts])
+    with_cue = run([render(lay, cue_objects(lay, "shapes-shortcut"), decals=True) for lay in layouts])
+    without = run([render(lay, (), decals=True) for lay in layouts])
+    all_cues = run([render(lay, range(len(lay.objects)), decals=True) for lay in layouts])
     s_with, s_without, flips = [], [], []
     for lay, dw, dn, da in zip(layouts, with_cue, without, all_cues, strict=True):
         for obj in lay.objects:

@@ -24,7 +24,7 @@ from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.ops import MultiScaleRoIAlign
 
-from .catalog import ZOO_MODELS, weights_file
+from .catalog import MODELS, ZOO_MODELS, weights_file
 from .world import CLASSES, DEFAULT_SIZE
 
 CHECKPOINT_FORMAT = "pytest-camaudit-zoo/1"
@@ -205,6 +205,11 @@ def load_zoo_detector(name_or_path: str | Path) -> tuple[FasterRCNN, list[str], 
             command that regenerates it.
     """
     if str(name_or_path) in ZOO_MODELS:
+        if MODELS[str(name_or_path)].architecture != "fasterrcnn":
+            raise ZooCheckpointError(
+                f"{name_or_path} is a {MODELS[str(name_or_path)].architecture} detector, not a Faster R-CNN; load it with "
+                f"pytest_camaudit.detectors.loading.load_detector({str(name_or_path)!r}) (or pytest_camaudit.zoo.yolo.load_yolo_checkpoint)"
+            )
         path = shipped_checkpoint(str(name_or_path))
         hint = f"regenerate it with `{regenerate_command(str(name_or_path))}`"
     else:

@@ -2,7 +2,10 @@
 
 The clean ``shapes`` detector passes every check; the ``shapes-shortcut`` twin passes plain
 detection of every object — accuracy alone cannot tell the two apart on this data — and fails the
-audit, and only on triangles, the class that carries its shortcut.
+audit, and only on triangles, the class that carries its shortcut. The same holds for the YOLO
+pair (``shapes-yolo``, ``shapes-yolo-shortcut``; ultralytics) run with the method the suite was
+calibrated for on them (``--camaudit-method=layercam``), except that the YOLO twin also misses some
+triangles outright.
 """
 
 from __future__ import annotations
@@ -74,3 +77,32 @@ def test_the_twin_is_accurate_but_fails_the_audit_on_triangles_only(twin_run, cl
     assert all("triangle" in name for name in audit), audit
     # the data-driven suite: the triangle gate fails the run (a summary line, not a test)
     assert "triangle" in twin_run.output and "gate" in twin_run.output.lower()
+
+
+# -- the YOLOs (ultralytics): the same suite, calibrated per model (test_shapes_audit.py's table) -------------
+
+YOLO_ARGS = ("--camaudit-method=layercam", "-W", "error")
+
+
+@pytest.fixture(scope="module")
+def yolo_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[SuiteRun, SuiteRun]:
+    pytest.importorskip("ultralytics", reason="ultralytics is not installed (pip install 'pytest-camaudit[yolo]')")
+    clean = _run(tmp_path_factory.mktemp("yolo"), "--camaudit-model=shapes-yolo", *YOLO_ARGS)
+    twin = _run(tmp_path_factory.mktemp("yolo-twin"), "--camaudit-model=shapes-yolo-shortcut", *YOLO_ARGS)
+    return clean, twin
+
+
+def test_the_clean_yolo_passes_every_check(yolo_runs):
+    clean, _ = yolo_runs
+    assert clean.returncode == 0, clean.output[-3000:]
+    assert len(clean.ids("test_object_is_detected", "passed")) >= 50 and len(clean.ids("test_annotated_scene", "passed")) >= 20
+    assert set(clean.outcomes.values()) == {"passed"}
+
+
+def test_the_yolo_twin_fails_on_triangles_only(yolo_runs):
+    _, twin = yolo_runs
+    assert twin.returncode == 1, twin.output[-3000:]
+    per_object = [k for k, v in twin.outcomes.items() if v == "failed" and not k.startswith("test_annotated_scene")]
+    assert all("triangle" in name for name in per_object), per_object
+    assert len(twin.ids("test_detection_survives_without_context", "failed")) >= 6, twin.output[-3000:]
+    assert "triangle" in twin.output and "gate" in twin.output.lower()

@@ -84,7 +84,7 @@ def test_ini_twins_and_command_line_precedence(pytester):
         (["--camaudit-method=scorecam9"], "", "*unknown CAM method 'scorecam9'; expected one of eigencam, eigengradcam*"),
         (["--camaudit-score-threshold=nan"], "", "*expected a number in [[]0, 1], got 'nan'*"),
         (["--camaudit-score-threshold=1.5"], "", "*expected a number in [[]0, 1], got '1.5'*"),
-        (["--camaudit-model=yolo9000"], "", "*unknown model 'yolo9000'; expected an embedded detector (shapes, shapes-shortcut)*"),
+        (["--camaudit-model=yolo9000"], "", "*unknown model 'yolo9000'; expected an embedded detector (shapes, shapes-shortcut, shapes-yolo, shapes-yolo-shortcut), a torchvision builder*"),
         (["--camaudit-batch-size=0"], "", "*expected a whole number >= 1, got '0'*"),
         ([], "camaudit_batch_size = many", "*ini option camaudit_batch_size = 'many': expected a whole number >= 1*"),
         ([], "camaudit_score_threshold = high", "*ini option camaudit_score_threshold = 'high': expected a number in [[]0, 1]*"),

@@ -1,4 +1,6 @@
-"""The shipped detectors: they load, detect well, the twin leans on its cue, bad files fail clearly."""
+"""The shipped Faster R-CNNs: they load, detect well, the twin leans on its cue, bad files fail clearly.
+
+The shipped YOLOs (ultralytics) are tested in ``test_yolo_zoo.py``."""
 
 from __future__ import annotations
 
@@ -8,11 +10,12 @@ import pytest
 import torch
 
 from pytest_camaudit.zoo import model as zoo_model
+from pytest_camaudit.zoo.catalog import names_of
 from pytest_camaudit.zoo.evaluate import EVAL_SEED_BASE, cue_dependence, evaluate_model
-from pytest_camaudit.zoo.model import ZOO_MODELS, ZooCheckpointError, load_zoo_detector, shipped_checkpoint
+from pytest_camaudit.zoo.model import ZooCheckpointError, load_zoo_detector, shipped_checkpoint
 
 
-@pytest.mark.parametrize("name", ZOO_MODELS)
+@pytest.mark.parametrize("name", names_of("fasterrcnn"))
 def test_shipped_checkpoint_is_small_and_has_class_names(name):
     path = shipped_checkpoint(name)
     assert path.stat().st_size <= 10 * 1024 * 1024

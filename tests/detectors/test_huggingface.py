@@ -1,0 +1,392 @@
+"""Hugging Face transformers detectors (DETR, RT-DETR): detections, geometry, gradients, methods, loading.
+
+Small random models built offline from configs (``support.hf``); every test runs with the network
+blocked. Skipped, with the reason, where transformers is not installed.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import sys
+import weakref
+
+import numpy as np
+import pytest
+import torch
+from support import hf  # skips this module where transformers is not installed
+from support.hooks import count_hooks
+
+import pytest_camaudit.detectors.detr
+import pytest_camaudit.detectors.rtdetr  # noqa: F401
+from pytest_camaudit.detectors.base import Detector
+from pytest_camaudit.detectors.huggingface import TransformerFamily, hf_detector, import_transformers
+from pytest_camaudit.detectors.loading import load_detector
+from pytest_camaudit.engine.engine import CamEngine
+from pytest_camaudit.engine.images import load_image
+from pytest_camaudit.errors import DetectorRuntimeError, ModelLoadError
+from pytest_camaudit.methods import cam_for, drise_method
+
+FAMILIES = ("detr", "rt-detr")
+SIZES = [(203, 317), (157, 419)]
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    hf.block_network(monkeypatch)
+
+
+def noise(h: int, w: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def reference(family: str, images: list[np.ndarray], threshold: float) -> list[dict]:
+    """What transformers itself returns: processor (numpy HWC) → model → post_process_object_detection."""
+    proc, model = hf.processor(family), hf.model(family)
+    out = []
+    for im in images:
+        x = proc(images=im, return_tensors="pt", input_data_format="channels_last")
+        with torch.no_grad():
+            outputs = model(**x)
+        out += proc.post_process_object_detection(outputs, threshold=threshold, target_sizes=[im.shape[:2]])
+    return out
+
+
+def median_score(family: str) -> float:
+    """A threshold that keeps about half of the candidate rows (random weights score evenly)."""
+    proc, model = hf.processor(family), hf.model(family)
+    with torch.no_grad():
+        logits = model(**proc(images=noise(*SIZES[0]), return_tensors="pt", input_data_format="channels_last")).logits[0]
+    scores = logits.softmax(-1)[:, :-1].max(-1).values if family == "detr" else logits.sigmoid().flatten().topk(logits.shape[0]).values
+    return float(scores.median())
+
+
+@pytest.fixture(scope="module")
+def detectors() -> dict[str, Detector]:
+    return {f: hf_detector(hf.model(f), hf.processor(f), threshold=median_score(f), name=f"tiny-{f}") for f in FAMILIES}
+
+
+@pytest.fixture(scope="module")
+def engines(detectors) -> dict[str, CamEngine]:
+    return {f: CamEngine(d, "eigencam") for f, d in detectors.items()}
+
+
+# -- detections and labels -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_detections_are_post_process_object_detection_with_labels_plus_one(detectors, family):
+    detector = detectors[family]
+    images = [noise(*SIZES[0], seed=1), noise(*SIZES[1], seed=2), noise(*SIZES[0], seed=3)]
+    tensors = [torch.from_numpy(im).permute(2, 0, 1).float() / 255 for im in images]
+    ref = reference(family, images, detector.family.threshold)
+    one_by_one = detector.run(tensors[:1]) + detector.run(tensors[1:2]) + detector.run(tensors[2:])
+    for g, r in zip(one_by_one, ref, strict=True):  # bit for bit
+        assert 0 < len(r["scores"]) < (20 if family == "detr" else 30)  # the threshold keeps some, drops some
+        assert torch.equal(g["boxes"], r["boxes"]) and torch.equal(g["scores"], r["scores"])
+        assert torch.equal(g["labels"], r["labels"] + 1) and g["labels"].dtype == torch.int64
+    # one call: the two same-size images share a forward (float rounding only), the other runs alone (DETR would pad it)
+    for g, r in zip(detector.run(tensors), ref, strict=True):
+        assert torch.equal(g["labels"], r["labels"] + 1)
+        assert torch.allclose(g["boxes"], r["boxes"], atol=1e-3) and torch.allclose(g["scores"], r["scores"], atol=1e-5)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_class_is_reachable_by_name_and_the_family_is_found(detectors, family):
+    detector = Detector.wrap(hf.model(family))
+    assert isinstance(detector.family, TransformerFamily) and detector.family.name == family
+    assert detector.class_names == ["__background__", *hf.LABELS]
+    assert [detector.label_index(n) for n in hf.LABELS] == [1, 2, 3, 4, 5]
+    analysis = CamEngine(detectors[family]).analyze(load_image(noise(*SIZES[0])))
+    queries = analysis.capture.memo["queries"]
+    assert len(queries) == len(analysis.detections) > 0
+    assert all(d.label_name == hf.LABELS[d.label - 1] for d in analysis.detections)
+
+
+# -- geometry and alignment ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{h}x{w}" for h, w in SIZES])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_geometry_is_the_processors(engines, family, size):
+    analysis = engines[family].analyze(load_image(noise(*size)))
+    x = hf.processor(family)(images=noise(*size), return_tensors="pt", input_data_format="channels_last")
+    canvas = tuple(x["pixel_values"].shape[-2:])
+    g = analysis.geometry
+    assert g.original == size and g.padded == canvas and g.resized == canvas and g.offset == (0.0, 0.0)
+    if family == "detr":  # short side 320, long side ≤ 512, aspect kept, no padding for one image
+        assert min(canvas) == 320 or max(canvas) == 512
+        assert abs(canvas[1] / canvas[0] - size[1] / size[0]) < 0.01
+    strides = [canvas[0] / v.shape[-2] for v in analysis.levels.values()]
+    assert all(abs(s - e) < 1 for s, e in zip(strides, [32] if family == "detr" else [8, 16, 32], strict=True))
+
+
+SPOTS = [(203, 317, (181, 290)), (157, 419, (140, 401)), (301, 173, (283, 25)), (161, 161, (20, 143))]  # as tests/engine/test_alignment.py
+
+
+@pytest.mark.parametrize(("h", "w", "spot"), SPOTS, ids=[f"{h}x{w}" for h, w, _ in SPOTS])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_bright_spot_lands_within_one_feature_cell(family, h, w, spot):
+    """A constant-weight twin of the model sees pooled brightness: EigenCAM peaks at the spot.
+
+    The bound is one cell of the coarsest level the target layer carries (DETR's only level; RT-DETR's
+    stride-32 level, which its FPN mixes into the finer ones): strided convolutions put a cell's true
+    receptive-field centre a few pixels up-left of its nominal centre (the engine's convention for every
+    family), which RT-DETR's fine grid resolves; a wrong resize, stretch or padding misses by far more.
+    """
+    cy, cx = spot
+    img = np.zeros((h, w, 3), np.uint8)
+    img[cy - 4 : cy + 5, cx - 4 : cx + 5] = 255
+    engine = CamEngine(hf_detector(hf.probe(family), hf.processor(family), threshold=1.0), "eigencam")  # no detections
+    analysis = engine.analyze(load_image(img))
+    cam = cam_for(analysis).values
+    assert cam.shape == (h, w) and np.isfinite(cam).all()
+    g = analysis.geometry
+    coarsest = min((v.shape[-2:] for v in analysis.levels.values()), key=lambda s: s[0] * s[1])
+    cell_y = g.padded[0] / coarsest[0] * g.original[0] / g.resized[0]
+    cell_x = g.padded[1] / coarsest[1] * g.original[1] / g.resized[1]
+    py, px = np.unravel_index(np.argmax(cam), cam.shape)
+    assert abs(py - cy) <= cell_y and abs(px - cx) <= cell_x, ((py, px), spot, (cell_y, cell_x))
+
+
+# -- gradients -------------------------------------------------------------------------------------
+
+
+def full_graph_gradients(detector: Detector, image: np.ndarray, query: int, label: int) -> list[torch.Tensor]:
+    """``d logits[0, query, label] / d level`` through one autograd forward of the whole model."""
+    model, family = detector.model, detector.family
+    x = family.image_processor()(images=image, return_tensors="pt", input_data_format="channels_last")
+    leaves: dict[int, torch.Tensor] = {}
+
+    def leaf(i):
+        def hook(_m, _i, out):
+            leaves[i] = out.detach().requires_grad_(True)
+            return leaves[i]
+
+        return hook
+
+    handles = [m.register_forward_hook(leaf(i)) for i, m in enumerate(family.capture_modules(model)[0])]
+    try:
+        with torch.enable_grad():
+            logits = model(**x).logits
+    finally:
+        for handle in handles:
+            handle.remove()
+    grads = torch.autograd.grad(logits[0, query, label], [leaves[i] for i in sorted(leaves)])
+    return [g[0] for g in grads]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_box_gradients_equal_the_full_graphs(engines, family):
+    image = noise(*SIZES[1], seed=5)
+    analysis = engines[family].analyze(load_image(image))
+    assert not analysis.has_graph  # no autograd forward was needed
+    for det in analysis.detections[:3]:
+        local = list(analysis.gradients(det).values())
+        query = int(analysis.capture.memo["queries"][det.index])
+        full = full_graph_gradients(engines[family].detector, image, query, det.label - 1)
+        for a, b in zip(local, full, strict=True):
+            assert a.shape == b.shape and float(b.abs().max()) > 0
+            r = float(torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1])
+            assert r >= 0.999 and torch.allclose(a, b, rtol=1e-4, atol=1e-6 * float(b.abs().max()))
+
+
+# -- methods, context, hooks -----------------------------------------------------------------------
+
+METHODS = ("eigencam", "eigengradcam", "gradcam", "hirescam", "layercam", "ablationcam", "drise", "attention")
+UNAVAILABLE = {("detr", "ablationcam"): "AblationCAM is not available for the detr family",
+               ("rt-detr", "ablationcam"): "AblationCAM is not available for the rt-detr family",
+               ("rt-detr", "attention"): "attention relevance is not available for the rt-detr family"}
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_method_maps_or_says_it_is_not_available(engines, family, method):
+    image = noise(*SIZES[0], seed=7)
+    analysis = engines[family].analyze(load_image(image))
+    det = analysis.detections[0]
+    expected = UNAVAILABLE.get((family, method))
+    if expected is not None:
+        with pytest.raises(DetectorRuntimeError, match=expected) as info:
+            cam_for(analysis, method, det)
+        assert "use eigengradcam, hirescam, layercam" in str(info.value)
+        return
+    if method == "drise":
+        cam = drise_method(masks=8, cells=4, batch_size=8).compute(analysis, det)
+    else:
+        cam = cam_for(analysis, method, det)
+    assert cam.values.shape == image.shape[:2] and np.isfinite(cam.values).all()
+    assert float(cam.values.max()) == pytest.approx(1.0) and not cam.degenerate
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_context_check_rescores_with_the_processors_mean_colour(engines, family):
+    engine = engines[family]
+    analysis = engine.analyze(load_image(noise(*SIZES[0], seed=8)))
+    det = analysis.detections[0]
+    (result,) = engine.without_context(analysis, [det])
+    assert 0.0 <= result.score_without <= 1.0 and result.score_with == det.score
+    expected = (124, 116, 104) if family == "detr" else (128, 128, 128)  # ImageNet mean; RT-DETR does not normalise
+    assert tuple(int(v) for v in result.image[0, 0]) == expected
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_no_hooks_of_ours_are_left_even_when_the_model_raises(engines, family, monkeypatch):
+    engine = engines[family]
+    model, tap = engine.detector.model, engine.detector.family.tap
+    analysis = engine.analyze(load_image(noise(*SIZES[1], seed=9)))
+    if family == "detr":
+        cam_for(analysis, "attention", analysis.detections[0])  # transformers adds its own hooks on first use
+    before = count_hooks(model)
+    analysis = engine.analyze(load_image(noise(*SIZES[1], seed=10)))
+    for method in ("eigencam", "hirescam", *(("attention",) if family == "detr" else ())):
+        cam_for(analysis, method, analysis.detections[0])
+    engine.without_context(analysis, analysis.detections[:1])
+    assert count_hooks(model) == before and count_hooks(tap) == 0
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom inside the decoder")
+
+    monkeypatch.setattr(model.model.decoder, "forward", boom)
+    with pytest.raises(DetectorRuntimeError, match="boom inside the decoder"):
+        engine.analyze(load_image(noise(*SIZES[1], seed=11)))
+    assert count_hooks(model) == before and count_hooks(tap) == 0
+
+
+def test_the_kept_replay_goes_with_its_capture(detectors):
+    engine = CamEngine(detectors["detr"], "hirescam")
+    analysis = engine.analyze(load_image(noise(*SIZES[0], seed=13)))
+    family = engine.detector.family
+    replay = family.replay_for(engine.detector, analysis.capture)
+    assert family.replay_for(engine.detector, analysis.capture) is replay  # kept for the capture's other boxes
+    graph = weakref.ref(replay.logits)
+    del analysis, replay
+    engine.clear()
+    gc.collect()
+    assert graph() is None  # the replay's autograd graph went with the capture
+
+
+# -- loading ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory) -> dict[str, str]:
+    """A save_pretrained folder (model + processor) per family, loaded once here."""
+    out = {}
+    for family in FAMILIES:
+        folder = tmp_path_factory.mktemp(family)
+        hf.model(family).save_pretrained(folder)
+        hf.processor(family).save_pretrained(folder)
+        out[family] = str(folder)
+        load_detector(str(folder), device="cpu")  # first load outside any pytester run (imports stay in the snapshot)
+    return out
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_load_detector_reads_a_save_pretrained_folder_offline(saved, detectors, family):
+    detector = load_detector(saved[family], device="cpu")
+    assert detector.family.name == family and detector.class_names == ["__background__", *hf.LABELS]
+    assert detector.model.config._attn_implementation == "eager"
+    assert detector.identity == detectors[family].identity
+    assert detector.meta["processor"].endswith("preprocessor_config.json")
+    image = torch.from_numpy(noise(*SIZES[0], seed=12)).permute(2, 0, 1).float() / 255
+    detector.family.threshold = detectors[family].family.threshold
+    (a,), (b,) = detector.run([image]), detectors[family].run([image])
+    assert all(torch.equal(a[k], b[k]) for k in ("boxes", "labels", "scores"))
+
+
+def _copy(folder: str, tmp_path, drop: str | None = None):
+    import shutil
+
+    target = tmp_path / "model"
+    shutil.copytree(folder, target)
+    if drop:
+        (target / drop).unlink()
+    return target
+
+
+def test_broken_folders_say_which_file_is_wrong(saved, tmp_path):
+    missing = _copy(saved["detr"], tmp_path / "a", drop="model.safetensors")
+    with pytest.raises(ModelLoadError, match=r"has a config.json but no weights: expected .*model\.safetensors"):
+        load_detector(str(missing), device="cpu")
+    corrupt = _copy(saved["detr"], tmp_path / "b")
+    (corrupt / "config.json").write_text("{not json")
+    with pytest.raises(ModelLoadError, match=r"config\.json is not a readable JSON config"):
+        load_detector(str(corrupt), device="cpu")
+    other = _copy(saved["detr"], tmp_path / "c")
+    (other / "config.json").write_text(json.dumps({"model_type": "yolos"}))
+    with pytest.raises(ModelLoadError, match=r"config\.json says model_type 'yolos'; the Hugging Face family explains detr, rt_detr"):
+        load_detector(str(other), device="cpu")
+    truncated = _copy(saved["rt-detr"], tmp_path / "d")
+    (truncated / "model.safetensors").write_bytes((truncated / "model.safetensors").read_bytes()[:1000])
+    with pytest.raises(ModelLoadError, match=r"cannot load the rt_detr detector in .*check its weights file"):
+        load_detector(str(truncated), device="cpu")
+    with pytest.raises(ModelLoadError, match="--camaudit-weights does not apply"):
+        load_detector(saved["detr"], weights=str(tmp_path / "w.pt"), device="cpu")
+
+
+def test_importing_transformers_leaves_the_environment_as_it_was(monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "0")
+    before = dict(os.environ)
+    assert import_transformers().__name__ == "transformers"
+    assert dict(os.environ) == before  # --camaudit-offline still reads the user's HF_HUB_OFFLINE
+
+
+def test_without_transformers_a_folder_says_how_to_install_it(saved, monkeypatch):
+    monkeypatch.setitem(sys.modules, "transformers", None)  # what an environment without the extra looks like
+    with pytest.raises(ModelLoadError, match=r"need transformers, which cannot be imported .*pip install 'pytest-camaudit\[hf\]'"):
+        load_detector(saved["detr"], device="cpu")
+
+
+def test_a_folder_without_a_processor_uses_the_familys_default(saved, tmp_path):
+    folder = _copy(saved["rt-detr"], tmp_path, drop="preprocessor_config.json")
+    detector = load_detector(str(folder), device="cpu")
+    assert "no preprocessor_config.json" in detector.meta["processor"]
+    assert type(detector.family.image_processor()).__name__ == "RTDetrImageProcessor"
+
+
+INNER = """
+import numpy as np
+
+def test_audit(camaudit):
+    image = np.random.default_rng(0).integers(0, 256, (203, 317, 3), dtype=np.uint8)
+    case = camaudit.audit(image, name="noise")
+    assert case.detector.family.name == "{family}" and case.detections
+    det = case.detections[0]
+    case.assert_cam_mass(det, at_least=0.0)
+    case.assert_cam_mass(det, at_least=0.0, method="hirescam")
+    case.assert_survives_without_context(det, max_drop=1.0)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", FAMILIES)
+def test_pytest_run_with_a_folder_as_camaudit_model(pytester, saved, family):
+    pytester.makepyfile(INNER.format(family=family))
+    method = "attention" if family == "detr" else "eigengradcam"
+    result = pytester.runpytest(f"--camaudit-model={saved[family]}", f"--camaudit-method={method}", "--camaudit-score-threshold=0")
+    result.assert_outcomes(passed=1)
+
+
+@pytest.mark.slow
+def test_pytest_run_with_a_conftest_returning_a_model_object_and_a_broken_folder(pytester, saved, tmp_path):
+    pytester.syspathinsert(os.path.dirname(os.path.dirname(__file__)))
+    pytester.makeconftest(
+        """
+        import pytest
+        from support import hf
+
+        @pytest.fixture(scope="session")
+        def camaudit_detector():
+            return hf.tiny_detr()  # a bare transformers model: the DETR family and its default processor
+        """
+    )
+    pytester.makepyfile(INNER.format(family="detr"))
+    pytester.runpytest("--camaudit-score-threshold=0").assert_outcomes(passed=1)
+    (pytester.path / "conftest.py").unlink()
+    broken = _copy(saved["detr"], tmp_path, drop="model.safetensors")
+    result = pytester.runpytest(f"--camaudit-model={broken}")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"*camaudit could not load the detector: {broken} has a config.json but no weights*model.safetensors*"])

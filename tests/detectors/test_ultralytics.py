@@ -1,0 +1,422 @@
+"""ultralytics YOLO (v8, 11, 26): detections, tracing, geometry, gradients, methods, loading.
+
+Random models are built offline from ultralytics' own yaml files (their batch norms set from one
+batch of noise — a fresh YOLO in eval mode has vanishing activations — and their class scores
+spread so that detections are neither absent nor saturated); the trained model is the shipped
+``shapes-yolo``. Every test runs with the network blocked. Skipped, with the reason, where
+ultralytics is not installed.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+import socket
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pytest_camaudit.zoo.yolo_inference import offline_ultralytics
+
+try:  # the plugin's offline import first (YOLO_OFFLINE, a temporary settings folder), so importorskip finds it done
+    offline_ultralytics()
+except ImportError:
+    pass
+ultralytics = pytest.importorskip("ultralytics", reason="ultralytics is not installed (pip install 'pytest-camaudit[yolo]')")
+
+from support.hooks import count_hooks  # noqa: E402
+from ultralytics.models.yolo.detect import DetectionPredictor  # noqa: E402
+from ultralytics.nn.tasks import DetectionModel  # noqa: E402
+
+from pytest_camaudit.detectors.base import Detector  # noqa: E402
+from pytest_camaudit.detectors.loading import load_detector  # noqa: E402
+from pytest_camaudit.detectors.ultralytics import UltralyticsFamily, yolo_detector  # noqa: E402
+from pytest_camaudit.detectors.yolo_head import classification_branches  # noqa: E402
+from pytest_camaudit.engine.engine import CamEngine  # noqa: E402
+from pytest_camaudit.engine.images import load_image  # noqa: E402
+from pytest_camaudit.errors import DetectorRuntimeError, ModelLoadError  # noqa: E402
+from pytest_camaudit.methods import cam_for, drise_method  # noqa: E402
+from pytest_camaudit.zoo.yolo import load_yolo_checkpoint  # noqa: E402
+from pytest_camaudit.zoo.yolo_inference import letterbox, letterbox_geometry, model_stride  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENE = ROOT / "example_suite" / "data" / "images" / "scene-20000039.png"
+ARCHS = ("yolov8n", "yolo11n", "yolo26n")
+LABELS = ("cat", "dog", "car", "tree", "person")
+IMGSZ = 320
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    """Every socket connection fails loudly: nothing may reach the network."""
+
+    def refuse(self, address, *args, **kwargs):
+        raise OSError(f"network access attempted during an offline test: {address}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+
+
+def noise(h: int, w: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def as_tensor(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255
+
+
+@functools.cache
+def random_yolo(arch: str, end2end: bool = False) -> torch.nn.Module:
+    """``arch``.yaml with 5 classes: batch norms set from a batch of noise (momentum 1 for one
+    train-mode forward), class biases 0 and class weights × 0.02 (scores around 0.5)."""
+    torch.manual_seed(0)
+    model = DetectionModel(f"{arch}.yaml", nc=len(LABELS), verbose=False)
+    model.names = dict(enumerate(LABELS))
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for m in norms:
+        m.momentum = 1.0
+    model.train()
+    with torch.no_grad():
+        model(torch.rand(2, 3, 128, 160, generator=torch.Generator().manual_seed(0)))
+    for m in norms:
+        m.momentum = 0.03
+    head = model.model[-1]
+    for branches in (head.cv3, getattr(head, "one2one_cv3", None) or []):
+        for branch in branches:
+            branch[-1].bias.data.zero_()
+            branch[-1].weight.data.mul_(0.02)
+    model.end2end = end2end
+    return model.eval()
+
+
+@functools.cache
+def detector(arch: str, end2end: bool = False) -> Detector:
+    return yolo_detector(random_yolo(arch, end2end), imgsz=IMGSZ, max_det=20, name=f"{arch}{'-e2e' if end2end else ''}")
+
+
+@pytest.fixture(scope="module")
+def zoo() -> Detector:
+    return load_detector("shapes-yolo", device="cpu")
+
+
+def predictor(net: torch.nn.Module, image: np.ndarray, imgsz: int, conf: float, max_det: int = 300) -> dict[str, np.ndarray]:
+    """ultralytics' own predictor on a copy of ``net`` (its inference mode and anchor cache stay on
+    the copy; its ``select_device`` resets torch's threads, put back here)."""
+    threads = torch.get_num_threads()
+    try:
+        p = DetectionPredictor(overrides={"conf": conf, "imgsz": imgsz, "max_det": max_det, "verbose": False, "save": False,
+                                          "rect": True, "mode": "predict"})
+        p.setup_model(copy.deepcopy(net), verbose=False)
+        boxes = p(source=np.ascontiguousarray(image[..., ::-1]))[0].boxes  # the predictor takes BGR, as cv2 reads
+        return {"boxes": boxes.xyxy.numpy(), "scores": boxes.conf.numpy(), "labels": boxes.cls.numpy().astype(np.int64) + 1}
+    finally:
+        torch.set_num_threads(threads)
+
+
+# -- detections, labels, tracing -------------------------------------------------------------------
+
+
+CASES = [("shapes-yolo", SCENE), ("shapes-yolo", "crop"), *((arch, "noise") for arch in ARCHS)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("model", "image"), CASES, ids=["zoo-square", "zoo-letterboxed", *ARCHS])
+def test_detections_are_the_predictors_within_a_tenth_of_a_pixel(zoo, model, image):
+    det = zoo if model == "shapes-yolo" else detector(model)
+    if image == "crop":
+        pixels = load_image(SCENE).pixels[13:150, 2:159]  # 137 x 157: letterboxed into 160 x 160 -> 140 x 160
+    else:
+        pixels = load_image(SCENE).pixels if image == SCENE else noise(203, 317)
+    threads = torch.get_num_threads()
+    (ours,) = det.run([as_tensor(pixels)])
+    ref = predictor(det.family.network(det.model), pixels, det.family.image_size(det.model), det.family.conf, det.family.max_det)
+    assert torch.get_num_threads() == threads
+    assert 3 <= len(ref["scores"]) == len(ours["scores"])
+    assert np.array_equal(ours["labels"].numpy(), ref["labels"])  # the plugin's label: the model's class + 1
+    assert np.abs(ours["boxes"].numpy() - ref["boxes"]).max() <= 0.1
+    assert np.abs(ours["scores"].numpy() - ref["scores"]).max() <= 1e-4
+
+
+def test_class_names_are_the_models_behind_background(zoo):
+    d = detector("yolo11n")
+    assert d.class_names == ["__background__", *LABELS] and isinstance(d.family, UltralyticsFamily)
+    assert [d.label_index(n) for n in LABELS] == [1, 2, 3, 4, 5]
+    assert zoo.class_names == ["__background__", "circle", "square", "triangle", "star"]
+    assert zoo.family.image_size(zoo.model) == 160 and zoo.meta["imgsz"] == 160
+    assert type(zoo.target_layer).__name__ == "Detect"
+    assert Detector.wrap(random_yolo("yolov8n")).family.image_size(random_yolo("yolov8n")) == 640  # no training imgsz: 640
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_each_detection_is_traced_to_the_anchor_nms_kept(arch):
+    from ultralytics.utils.nms import non_max_suppression
+
+    d = detector(arch)
+    image = noise(157, 419, seed=3)
+    analysis = CamEngine(d).analyze(load_image(image))
+    net = d.family.network(d.model)
+    x = torch.from_numpy(letterbox(image, IMGSZ, model_stride(net))).permute(2, 0, 1)[None].contiguous().float() / 255
+    with torch.no_grad():
+        _, kept = non_max_suppression(net(x), d.family.conf, d.family.iou, max_det=d.family.max_det, return_idxs=True)
+    offsets = np.cumsum([0] + [v.shape[-2] * v.shape[-1] for v in analysis.levels.values()])
+    cells = analysis.capture.memo["cells"]
+    traced = [int(offsets[i] + y * analysis.levels[name].shape[-1] + x) for name, i, y, x in cells]
+    assert len(traced) == len(analysis.detections) > 0 and traced == kept[0].flatten().tolist()
+
+
+def test_saturated_scores_are_told_apart_by_their_boxes():
+    """A random head with large logits scores many anchors exactly 1.0: the decoded boxes decide."""
+    model = copy.deepcopy(random_yolo("yolov8n"))
+    for branch in model.model[-1].cv3:
+        branch[-1].weight.data.mul_(500.0)
+    analysis = CamEngine(yolo_detector(model, imgsz=IMGSZ, max_det=20)).analyze(load_image(noise(203, 317, seed=4)))
+    assert sum(d.score == 1.0 for d in analysis.detections) >= 5
+    assert len(set(analysis.capture.memo["cells"])) == len(analysis.detections)
+
+
+# -- geometry and alignment ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("size", "imgsz"), [((720, 1280), 640), ((203, 317), 320), ((301, 173), 320), ((137, 157), 160)])
+def test_geometry_is_where_ultralytics_letterbox_puts_the_image(size, imgsz):
+    g = letterbox_geometry(size, imgsz, 32)
+    canvas = letterbox(np.zeros((*size, 3), np.uint8), imgsz, 32)
+    assert canvas.shape[:2] == g.padded
+    inside = np.argwhere((canvas != 114).any(-1))  # the black image, amid grey 114 padding
+    (top, left), (bottom, right) = inside.min(0), inside.max(0) + 1
+    assert (top, left) == g.offset and (bottom - top, right - left) == g.resized
+    if size == (720, 1280):
+        assert g.resized == (360, 640) and g.padded == (384, 640) and g.offset == (12.0, 0.0)
+
+
+PROBE = {"nc": 1, "backbone": [[-1, 1, "nn.AvgPool2d", [8, 8]], [-1, 1, "nn.AvgPool2d", [2, 2]], [-1, 1, "nn.AvgPool2d", [2, 2]]],
+         "head": [[[0, 1, 2], 1, "Detect", ["nc"]]]}
+"""A YOLO whose levels are pooled brightness at strides 8, 16, 32 (and whose fresh head detects nothing)."""
+SPOTS = [(203, 317, (181, 290)), (157, 419, (140, 401)), (301, 173, (283, 25)), (161, 161, (20, 143)), (720, 1280, (13, 1270))]
+
+
+@pytest.mark.parametrize(("h", "w", "spot"), SPOTS, ids=[f"{h}x{w}" for h, w, _ in SPOTS])
+def test_bright_spot_lands_within_one_feature_cell(h, w, spot):
+    cy, cx = spot
+    img = np.zeros((h, w, 3), np.uint8)
+    img[cy - 4 : cy + 5, cx - 4 : cx + 5] = 255
+    analysis = CamEngine(yolo_detector(DetectionModel(PROBE, verbose=False).eval(), imgsz=IMGSZ)).analyze(load_image(img))
+    g = analysis.geometry
+    assert not analysis.detections and g.padded != g.resized or (h, w) == (161, 161)  # letterboxed (but the square)
+    cam = cam_for(analysis).values
+    assert cam.shape == (h, w) and np.isfinite(cam).all()
+    cell_y = g.padded[0] / analysis.grid[0] * g.original[0] / g.resized[0]
+    cell_x = g.padded[1] / analysis.grid[1] * g.original[1] / g.resized[1]
+    py, px = np.unravel_index(np.argmax(cam), cam.shape)
+    assert abs(py - cy) <= cell_y and abs(px - cx) <= cell_x, ((py, px), spot, (cell_y, cell_x))
+
+
+# -- gradients -------------------------------------------------------------------------------------
+
+
+def full_graph_gradients(d: Detector, image: np.ndarray, cell: tuple, cls: int) -> list[torch.Tensor]:
+    """``d logit / d level`` of the class logit at ``cell`` through one autograd forward of the whole model."""
+    net = d.family.network(d.model)
+    head = net.model[-1]
+    x = torch.from_numpy(letterbox(image, IMGSZ, model_stride(net))).permute(2, 0, 1)[None].contiguous().float() / 255
+    leaves: list[torch.Tensor] = []
+    logits: dict[int, torch.Tensor] = {}
+
+    def as_leaves(_m, args):
+        leaves.extend(t.detach().requires_grad_(True) for t in args[0])
+        return (list(leaves),)
+
+    handles = [head.register_forward_pre_hook(as_leaves)]
+    handles += [b.register_forward_hook(lambda _m, _i, out, k=k: logits.setdefault(k, out)) for k, b in enumerate(classification_branches(head))]
+    try:
+        with torch.enable_grad():
+            net(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    _, i, y, xx = cell
+    grads = torch.autograd.grad(logits[i][0, cls, y, xx], leaves, allow_unused=True)
+    return [g[0] if g is not None else torch.zeros_like(t[0]) for g, t in zip(grads, leaves, strict=True)]
+
+
+@pytest.mark.parametrize(("arch", "end2end"), [*((a, False) for a in ARCHS), ("yolo26n", True)],
+                         ids=[*ARCHS, "yolo26n-end2end"])
+def test_box_gradients_equal_the_full_graphs(arch, end2end):
+    d = detector(arch, end2end)
+    image = noise(157, 419, seed=5)
+    analysis = CamEngine(d).analyze(load_image(image))
+    assert not analysis.has_graph  # no autograd forward was needed
+    for det in analysis.detections[:3]:
+        local = list(analysis.gradients(det).values())
+        full = full_graph_gradients(d, image, analysis.capture.memo["cells"][det.index], det.label - 1)
+        touched = [(a, b) for a, b in zip(local, full, strict=True) if float(b.abs().max()) > 0]
+        assert len(touched) == 1  # one level, one window
+        a, b = touched[0]
+        assert int((a != 0).any(0).sum()) <= 25  # 5 x 5 cells
+        r = float(torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1])
+        assert r >= 0.999 and torch.allclose(a, b, rtol=1e-4, atol=1e-6 * float(b.abs().max()))
+
+
+# -- methods, context, hooks -----------------------------------------------------------------------
+
+METHODS = ("eigencam", "eigengradcam", "gradcam", "hirescam", "layercam", "ablationcam", "drise")
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("model", ["shapes-yolo", "yolo26n-end2end"])
+def test_every_method_gives_a_finite_map_of_the_image_size(zoo, model, method):
+    d = zoo if model == "shapes-yolo" else detector("yolo26n", True)
+    image = load_image(SCENE).pixels[:, :150] if model == "shapes-yolo" else noise(203, 317, seed=7)
+    analysis = CamEngine(d).analyze(load_image(image))
+    det = analysis.detections[0]
+    cam = drise_method(masks=8, cells=4, batch_size=8).compute(analysis, det) if method == "drise" else cam_for(analysis, method, det)
+    assert cam.values.shape == image.shape[:2] and np.isfinite(cam.values).all()
+    assert float(cam.values.max()) == pytest.approx(1.0) and not cam.degenerate
+
+
+def test_ablation_rescores_the_detection_from_its_window(zoo):
+    from pytest_camaudit.methods.ablation import local_scorer
+
+    analysis = CamEngine(zoo).analyze(load_image(SCENE))
+    for det in analysis.detections[:4]:
+        scorer = local_scorer(analysis, det)
+        assert abs(scorer.base - det.score) <= 1e-5 and tuple(scorer.window.shape[-2:]) <= (5, 5)
+
+
+def test_context_check_fills_with_the_letterbox_grey(zoo):
+    engine = CamEngine(zoo)
+    analysis = engine.analyze(load_image(SCENE))
+    det = analysis.detections[0]
+    (result,) = engine.without_context(analysis, [det])
+    assert result.score_with == det.score and 0.0 <= result.score_without <= 1.0
+    assert tuple(int(v) for v in result.image[0, 0]) == (114, 114, 114)
+
+
+def test_no_hooks_of_ours_are_left_even_when_the_model_raises(zoo, monkeypatch):
+    engine = CamEngine(zoo)
+    before = count_hooks(zoo.model)
+    analysis = engine.analyze(load_image(load_image(SCENE).pixels[:, 10:]))
+    for method in ("eigencam", "hirescam", "ablationcam"):
+        cam_for(analysis, method, analysis.detections[0])
+    engine.without_context(analysis, analysis.detections[:1])
+    assert count_hooks(zoo.model) == before == 0
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom inside the Detect head")
+
+    monkeypatch.setattr(zoo.target_layer, "forward", boom)
+    with pytest.raises(DetectorRuntimeError, match="boom inside the Detect head"):
+        engine.analyze(load_image(noise(150, 170, seed=10)))
+    assert count_hooks(zoo.model) == 0
+
+
+@pytest.mark.slow
+def test_importing_ultralytics_leaves_threads_environment_and_printing_alone():
+    code = (
+        "import os, cv2, numpy as np, torch\n"
+        "torch.set_num_threads(2); cv2.setNumThreads(3)\n"
+        "before = (torch.get_num_threads(), cv2.getNumThreads(), np.get_printoptions(), str(torch.ones(3) / 3), "
+        "os.environ.get('OMP_NUM_THREADS'))\n"
+        "from pytest_camaudit.detectors.ultralytics import import_ultralytics\n"
+        "import_ultralytics()\n"
+        "after = (torch.get_num_threads(), cv2.getNumThreads(), np.get_printoptions(), str(torch.ones(3) / 3), "
+        "os.environ.get('OMP_NUM_THREADS'))\n"
+        "assert before == after, (before, after)\n"
+        "assert os.environ['YOLO_OFFLINE'] == '1' and 'camaudit-yolo-config' in os.environ['YOLO_CONFIG_DIR']\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YOLO_") and k != "OMP_NUM_THREADS"}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Ultralytics Settings" not in proc.stdout + proc.stderr
+
+
+# -- loading ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory) -> Path:
+    """``shapes-yolo`` as ultralytics itself writes a checkpoint: the pickled fp16 model and its training arguments."""
+    model, _, _ = load_yolo_checkpoint("shapes-yolo")
+    path = tmp_path_factory.mktemp("ultralytics") / "best.pt"
+    torch.save({"model": copy.deepcopy(model).half(), "train_args": {"imgsz": 160, "task": "detect"},
+                "version": ultralytics.__version__}, path)
+    return path
+
+
+@pytest.mark.parametrize("name", ["shapes-yolo", "shapes-yolo-shortcut"])
+def test_load_detector_loads_the_zoo_yolos(name):
+    d = load_detector(name, device="cpu")
+    assert d.name == name and d.meta["imgsz"] == 160 and "AGPL-3.0" in d.meta["license"]
+    assert d.detect([as_tensor(load_image(SCENE).pixels)])[0]
+
+
+def test_load_detector_builds_a_yaml_with_random_weights():
+    d = load_detector("yolo11n.yaml", device="cpu")
+    assert isinstance(d.family, UltralyticsFamily) and d.family.image_size(d.model) == 640
+    assert len(d.class_names) == 81 and "noise" in d.meta["weights"]
+    with pytest.raises(ModelLoadError, match=r"cannot build an ultralytics YOLO from yolo99z\.yaml"):
+        load_detector("yolo99z.yaml", device="cpu")
+    with pytest.raises(ModelLoadError, match="never downloaded"):
+        load_detector("https://example.com/yolo11n.yaml", device="cpu")
+
+
+def test_load_detector_reads_an_ultralytics_checkpoint(saved, zoo):
+    d = load_detector(str(saved), device="cpu")
+    assert isinstance(d.family, UltralyticsFamily) and d.family.image_size(d.model) == 160 and d.name == "best.pt"
+    image = as_tensor(load_image(SCENE).pixels)
+    (a,), (b,) = d.run([image]), zoo.run([image])
+    assert torch.equal(a["labels"], b["labels"]) and torch.allclose(a["boxes"], b["boxes"], atol=1e-3)
+    with pytest.raises(ModelLoadError, match="--camaudit-weights does not apply"):
+        load_detector(str(saved), weights=str(saved), device="cpu")
+
+
+def test_a_broken_ultralytics_checkpoint_names_the_file(saved, tmp_path):
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(saved.read_bytes()[:5000])
+    with pytest.raises(ModelLoadError, match=rf"{truncated}.*corrupt or not a checkpoint of a known family"):
+        load_detector(str(truncated), device="cpu")
+    missing_tensors = tmp_path / "missing.pt"  # its pickle still names ultralytics' classes
+    with zipfile.ZipFile(saved) as src, zipfile.ZipFile(missing_tensors, "w") as dst:
+        for item in src.infolist():
+            if "/data/" not in item.filename:
+                dst.writestr(item, src.read(item.filename))
+    with pytest.raises(ModelLoadError, match=rf"cannot load the ultralytics checkpoint {missing_tensors}"):
+        load_detector(str(missing_tensors), device="cpu")
+
+
+INNER = f"""
+def test_audit(camaudit):
+    case = camaudit.audit({str(SCENE)!r})
+    assert case.detector.family.name == "ultralytics-yolo"
+    tri = case.assert_detected("triangle", [116.9, 18.9, 140.5, 44.2])
+    case.assert_cam_mass(tri, at_least=0.3, method="eigengradcam")
+    case.assert_survives_without_context(tri, max_drop=0.5)
+"""
+
+
+@pytest.mark.slow
+def test_pytest_run_with_the_zoo_yolo(pytester):
+    pytester.makepyfile(INNER)
+    pytester.runpytest("--camaudit-model=shapes-yolo", "-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+@pytest.mark.slow
+def test_pytest_run_with_a_conftest_returning_a_yolo_object(pytester, saved):
+    pytester.makeconftest(
+        f"""
+        import pytest
+        from ultralytics import YOLO
+
+        @pytest.fixture(scope="session")
+        def camaudit_detector():
+            return YOLO({str(saved)!r})  # the YOLO object itself: the plugin explains its network
+        """
+    )
+    pytester.makepyfile(INNER)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)

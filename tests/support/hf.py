@@ -1,0 +1,124 @@
+"""Tiny random transformers detectors (DETR, RT-DETR), built offline from configs, for the HF tests.
+
+Importing this skips the importing test module where transformers is not installed; it imports
+transformers the way the plugin does (:func:`import_transformers`: Hub offline, environment left
+alone, so other tests still see the user's ``HF_HUB_OFFLINE``). Each builder is cached: one model
+per process, a few hundred thousand parameters, small image processors (DETR: short side 320,
+RT-DETR: 320×320) so that a forward takes well under a second on two cores.
+"""
+
+from __future__ import annotations
+
+import functools
+import socket
+
+import pytest
+import torch
+
+from pytest_camaudit.detectors.huggingface import import_transformers
+from pytest_camaudit.errors import ModelLoadError
+
+try:
+    hf = import_transformers()
+except ModelLoadError as exc:
+    pytest.skip(str(exc), allow_module_level=True)
+
+import safetensors.torch  # noqa: F401  (a compiled extension: imported before any pytester run, as the snapshot needs)
+
+LABELS = ("cat", "dog", "car", "tree", "person")
+"""The models' ``id2label`` (ids 0..4): the plugin's labels 1..5."""
+
+
+def _labels() -> dict:
+    return {"id2label": dict(enumerate(LABELS)), "label2id": {n: i for i, n in enumerate(LABELS)}}
+
+
+def make_selective(model: torch.nn.Module) -> torch.nn.Module:
+    """Random DETR queries are all alike (zero inputs, near-uniform cross-attention); spread them."""
+    with torch.no_grad():
+        model.model.query_position_embeddings.weight.normal_(0.0, 1.0)
+        for layer in model.model.decoder.layers:
+            layer.encoder_attn.q_proj.weight.mul_(10.0)
+            layer.encoder_attn.k_proj.weight.mul_(10.0)
+    return model
+
+
+def constant_weights(model: torch.nn.Module) -> torch.nn.Module:
+    """Every convolution averages its window, every batch norm is the identity: each feature cell is
+    the (monotone) brightness of its receptive field, so a bright spot peaks where it is."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                m.weight.fill_(1.0 / m.weight[0].numel())
+                if m.bias is not None:
+                    m.bias.zero_()
+            elif hasattr(m, "running_mean") and hasattr(m, "weight"):
+                m.weight.fill_(1.0)
+                m.bias.zero_()
+                m.running_mean.zero_()
+                m.running_var.fill_(1.0)
+    return model
+
+
+def detr_config(**overrides) -> hf.DetrConfig:
+    backbone = hf.ResNetConfig(depths=[1, 1, 1, 1], hidden_sizes=[16, 32, 64, 128], embedding_size=16, layer_type="basic",
+                               out_features=["stage4"])
+    kw = dict(backbone_config=backbone, use_timm_backbone=False, attn_implementation="eager", d_model=64, encoder_layers=2,
+              decoder_layers=2, encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128,
+              num_queries=20, **_labels())
+    kw.update(overrides)
+    return hf.DetrConfig(**kw)
+
+
+def rtdetr_config(**overrides) -> hf.RTDetrConfig:
+    backbone = hf.RTDetrResNetConfig(depths=[1, 1, 1, 1], hidden_sizes=[16, 32, 64, 128], embedding_size=16, layer_type="basic",
+                                     out_indices=[2, 3, 4])
+    kw = dict(backbone_config=backbone, encoder_in_channels=[32, 64, 128], encoder_hidden_dim=64, d_model=64, hidden_expansion=0.5,
+              decoder_layers=2, decoder_in_channels=[64, 64, 64], encoder_ffn_dim=128, decoder_ffn_dim=128, num_queries=30,
+              encoder_attention_heads=4, decoder_attention_heads=4, attn_implementation="eager", **_labels())
+    kw.update(overrides)
+    return hf.RTDetrConfig(**kw)
+
+
+@functools.cache
+def tiny_detr(seed: int = 0) -> torch.nn.Module:
+    """A random DETR whose queries differ (eval mode)."""
+    torch.manual_seed(seed)
+    return make_selective(hf.DetrForObjectDetection(detr_config()).eval())
+
+
+@functools.cache
+def tiny_rtdetr(seed: int = 0) -> torch.nn.Module:
+    """A random RT-DETR (its queries are the top encoder cells: distinct by construction)."""
+    torch.manual_seed(seed)
+    return hf.RTDetrForObjectDetection(rtdetr_config()).eval()
+
+
+@functools.cache
+def probe(family: str) -> torch.nn.Module:
+    """Constant-weight twin of the tiny model (one encoder / decoder layer; RT-DETR without its AIFI layer)."""
+    torch.manual_seed(0)
+    if family == "detr":
+        return constant_weights(hf.DetrForObjectDetection(detr_config(encoder_layers=1, decoder_layers=1)).eval())
+    return constant_weights(hf.RTDetrForObjectDetection(rtdetr_config(encoder_layers=0, decoder_layers=1)).eval())
+
+
+def processor(family: str):
+    """The small image processor of ``family`` (``"detr"`` or ``"rt-detr"``)."""
+    if family == "detr":
+        return hf.DetrImageProcessor(size={"shortest_edge": 320, "longest_edge": 512})
+    return hf.RTDetrImageProcessor(size={"height": 320, "width": 320})
+
+
+def model(family: str) -> torch.nn.Module:
+    return tiny_detr() if family == "detr" else tiny_rtdetr()
+
+
+def block_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every socket connection fail loudly (nothing may reach the Hub)."""
+
+    def refuse(self, address, *args, **kwargs):
+        raise OSError(f"network access attempted during an offline test: {address}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
