@@ -53,7 +53,8 @@ def offline_ultralytics() -> Any:
     no analytics, Sentry or pip update check), ``YOLO_AUTOINSTALL=0`` and a temporary
     ``YOLO_CONFIG_DIR`` (the user's Ultralytics settings stay out; removed at exit), each only when
     not already set. The import sets ``OMP_NUM_THREADS=1`` and four other variables,
-    ``cv2.setNumThreads(0)`` and numpy's and torch's print options: all are put back, and torch's
+    ``cv2.setNumThreads(0)``, numpy's and torch's print options, and it replaces ``PIL.Image.open``
+(which then tries to install ``pi-heif`` on every unreadable file) and ``torch.save``: all are put back, and torch's
     thread count too, so importing it changes nothing for the code around it; its INFO messages
     during the import (the new settings file) are dropped. A later call returns the module already
     imported (also one the user imported themselves).
@@ -76,6 +77,9 @@ def offline_ultralytics() -> Any:
     threads, cv_threads, np_print = torch.get_num_threads(), cv2.getNumThreads(), np.get_printoptions()
     torch_print = {k: getattr(printing, k) for k in _TORCH_PRINT}
     quiet = logging.getLogger("ultralytics")  # its import announces the new settings file at INFO
+    from PIL import Image
+
+    patched = (Image.open, torch.save, cv2.imread, cv2.imwrite, cv2.imshow)  # its import replaces these
 
     def warnings_only(record: logging.LogRecord) -> bool:
         return record.levelno >= logging.WARNING
@@ -91,6 +95,7 @@ def offline_ultralytics() -> Any:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        Image.open, torch.save, cv2.imread, cv2.imwrite, cv2.imshow = patched
         torch.set_num_threads(threads)
         cv2.setNumThreads(cv_threads)
         np.set_printoptions(**np_print)

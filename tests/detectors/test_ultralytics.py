@@ -318,15 +318,17 @@ def test_no_hooks_of_ours_are_left_even_when_the_model_raises(zoo, monkeypatch):
 
 @pytest.mark.slow
 def test_importing_ultralytics_leaves_threads_environment_and_printing_alone():
+    # and its monkey patches: PIL.Image.open (which tries to install pi-heif on every unreadable image), torch.save, cv2's I/O
     code = (
         "import os, cv2, numpy as np, torch\n"
+        "from PIL import Image\n"
         "torch.set_num_threads(2); cv2.setNumThreads(3)\n"
         "before = (torch.get_num_threads(), cv2.getNumThreads(), np.get_printoptions(), str(torch.ones(3) / 3), "
-        "os.environ.get('OMP_NUM_THREADS'))\n"
+        "os.environ.get('OMP_NUM_THREADS'), Image.open, torch.save, cv2.imread, cv2.imwrite)\n"
         "from pytest_camaudit.detectors.ultralytics import import_ultralytics\n"
         "import_ultralytics()\n"
         "after = (torch.get_num_threads(), cv2.getNumThreads(), np.get_printoptions(), str(torch.ones(3) / 3), "
-        "os.environ.get('OMP_NUM_THREADS'))\n"
+        "os.environ.get('OMP_NUM_THREADS'), Image.open, torch.save, cv2.imread, cv2.imwrite)\n"
         "assert before == after, (before, after)\n"
         "assert os.environ['YOLO_OFFLINE'] == '1' and 'camaudit-yolo-config' in os.environ['YOLO_CONFIG_DIR']\n"
     )

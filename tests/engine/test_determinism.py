@@ -65,10 +65,16 @@ def test_maps_are_bit_identical_from_fresh_engines(shapes_detector, method):
 
 def test_results_do_not_depend_on_batch_composition_or_order(shapes_detector):
     images = [np.ascontiguousarray(make_scene(20_000_000 + i).image) for i in range(4)]
-    engine = CamEngine(shapes_detector, "eigengradcam")
+    # with --camaudit-batch-size=1, bit for bit
+    engine = CamEngine(shapes_detector, "eigengradcam", batch_size=1)
     alone = engine.detect([images[0]])[0]
     in_batch = engine.detect([images[2], images[0], images[1]])[1]
     assert [(d.box, d.score) for d in alone] == [(d.box, d.score) for d in in_batch]
+    # batched (the default), within float32 rounding: boxes 1e-3 px, scores 1e-5 (tests/engine/test_batching.py)
+    batched = CamEngine(shapes_detector, "eigengradcam").detect([images[2], images[0], images[1]])[1]
+    assert [d.label for d in batched] == [d.label for d in alone]
+    assert max(abs(a.score - b.score) for a, b in zip(alone, batched, strict=True)) <= 1e-5
+    assert np.abs(np.array([d.box for d in alone]) - np.array([d.box for d in batched])).max() <= 1e-3
     # the context check of one detection does not depend on which others were checked with it
     analysis = engine.analyze(load_image(images[0]))
     dets = [d for d in analysis.detections if d.score >= 0.5]

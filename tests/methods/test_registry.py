@@ -9,7 +9,7 @@ import pytest
 from pytest_camaudit.methods import canonical_name, drise_method, get_method, method_names, register
 from pytest_camaudit.plugin.options import parse_method
 
-ISSUE_METHODS = {"eigencam", "eigengradcam", "gradcam", "gradcam++", "hirescam", "xgradcam", "layercam", "ablationcam", "drise"}
+ISSUE_METHODS = {"eigencam", "eigengradcam", "gradcam", "gradcam++", "hirescam", "xgradcam", "layercam", "ablationcam", "drise", "attention"}
 
 
 def test_option_names_are_the_registry_names():
