@@ -6,8 +6,9 @@ benchmark writes the suites, runs each in a fresh ``python -m pytest`` subproces
 subprocess's resident memory (``VmRSS`` in ``/proc/<pid>/status``) every 0.2 s, and prints per run:
 
 * the peak RSS;
-* the RSS once 20 % of the run's samples are in (after warm-up: model loaded, caches full) and the
-  peak of the last half, and their ratio as the *growth after warm-up*;
+* the RSS after 20 % of the tests (warm-up: model loaded, the engine's LRU of 8 image analyses
+  full) and the highest RSS after any later test, and their ratio as the *growth after warm-up*
+  (per-test RSS comes from the ``_rss_probe`` plugin loaded into the run);
 * the wall time.
 
 Workloads (``--workloads``, default all):
@@ -19,11 +20,15 @@ Workloads (``--workloads``, default all):
   with COCO-named boxes, on ``fasterrcnn_resnet50_fpn`` with random weights — nothing is detected,
   so every case fails and its figures are drawn.
 
+``--compare-trim`` runs each workload first with the plugin's ``malloc_trim`` after each test turned
+off (``CAMAUDIT_MALLOC_TRIM=0``, :mod:`pytest_camaudit.plugin.heap`), then on.
+
 ``--against SRC`` runs the same workloads with another source tree of the package first (e.g. a
 ``git archive`` of an earlier commit) and prints both side by side with the ratio.
 
     python benchmarks/bench_memory.py                                   # ~5 min on 2 cores
     python benchmarks/bench_memory.py --cases 300 --workloads shapes-eigengradcam --against /tmp/main-7a74148
+    python benchmarks/bench_memory.py --workloads r50-eigencam --compare-trim   # malloc_trim off, then on
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 WORKLOADS = ("shapes-eigencam", "shapes-eigengradcam", "r50-eigencam")
 
 
@@ -69,8 +75,11 @@ def _rss_mb(pid: int) -> float | None:
 
 def _measure(cmd: list[str], env: dict[str, str], cwd: Path, label: str) -> Run:
     samples: list[float] = []
+    log = cwd / "rss-per-test.txt"
+    env = {**env, "CAMAUDIT_RSS_LOG": str(log),
+           "PYTHONPATH": os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(HERE)) if p)}
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([*cmd, "-p", "_rss_probe"], env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     out: list[bytes] = []
     reader = threading.Thread(target=lambda: out.append(proc.stdout.read() if proc.stdout else b""))
     reader.start()
@@ -83,11 +92,9 @@ def _measure(cmd: list[str], env: dict[str, str], cwd: Path, label: str) -> Run:
     seconds = time.perf_counter() - t
     if proc.returncode not in (0, 1):
         print(b"".join(out).decode(errors="replace")[-3000:], file=sys.stderr)
-    if not samples:
-        samples = [0.0]
-    warm = samples[len(samples) // 5]
-    late = max(samples[len(samples) // 2 :])
-    return Run(label, max(samples), warm, late, seconds, proc.returncode)
+    per_test = [float(line.split()[1]) for line in log.read_text().splitlines()] if log.is_file() else [0.0]
+    warm_at = len(per_test) // 5
+    return Run(label, max(samples or [0.0]), per_test[warm_at], max(per_test[warm_at:]), seconds, proc.returncode)
 
 
 def _shapes_suite(folder: Path, cases: int) -> Path:
@@ -140,6 +147,8 @@ def main() -> None:
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--against", type=Path, default=None, help="source tree of an earlier version to run first")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--compare-trim", action="store_true",
+                    help="run each workload with the plugin's malloc_trim off (CAMAUDIT_MALLOC_TRIM=0) first, then on")
     args = ap.parse_args()
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     with tempfile.TemporaryDirectory(prefix="camaudit-mem-") as tmp:
@@ -153,20 +162,25 @@ def main() -> None:
         for w in workloads:
             ann = anns[w.split("-")[0]]
             runs = []
-            for src in ([args.against] if args.against else []) + [None]:
-                env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+            variants: list[tuple[str, Path | None, dict[str, str]]] = [("before", args.against, {})] if args.against else []
+            if args.compare_trim:
+                variants.append(("no-trim", None, {"CAMAUDIT_MALLOC_TRIM": "0"}))
+            variants.append(("now", None, {}))
+            for label, src, extra in variants:
+                env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), **extra}
                 if src is not None:
                     env["PYTHONPATH"] = str(src)
-                out = base / f"out-{w}-{'before' if src else 'now'}"
+                out = base / f"out-{w}-{label}"
                 out.mkdir()
-                runs.append(_measure(_command(w, ann, out, src), env, out, "before" if src else "now"))
+                runs.append(_measure(_command(w, ann, out, src), env, out, label))
             rows.append((w, runs))
-    print(f"{'workload':22} {'run':7} {'peak RSS':>10} {'RSS at 20%':>11} {'late peak':>10} {'growth':>8} {'wall':>8}  exit")
+    print(f"{'workload':22} {'run':7} {'peak RSS':>10} {'RSS at 20%':>11} {'max after':>10} {'growth':>8} {'wall':>8}  exit")
     for w, runs in rows:
         for r in runs:
             print(f"{w:22} {r.label:7} {r.peak_mb:8.0f} MB {r.warm_mb:8.0f} MB {r.late_peak_mb:7.0f} MB {r.growth:7.1%} {r.seconds:7.1f}s  {r.exit}")
-        if len(runs) == 2:
-            print(f"{'':22} {'ratio':7} {runs[1].peak_mb / runs[0].peak_mb:9.2f}x{'':36} {runs[1].seconds / runs[0].seconds:6.2f}x")
+        for r in runs[:-1]:
+            now = runs[-1]
+            print(f"{'':22} {'now/' + r.label:14} {now.peak_mb / r.peak_mb:5.2f}x{'':33} {now.seconds / r.seconds:6.2f}x")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .heap import give_back_memory
 from .keys import AUDITOR, SETTINGS
 
 if TYPE_CHECKING:
@@ -84,3 +85,4 @@ def camaudit(camaudit_cam_engine: CamEngine, request: pytest.FixtureRequest) -> 
     # analysis, activation or map (the engine's LRU still shares each image's forward)
     auditor.release()
     del request.node.stash[AUDITOR]
+    give_back_memory()  # freed activations and autograd buffers go back to the OS (glibc)
