@@ -8,6 +8,7 @@ The package is layered; each subpackage's docstring says what it owns and what i
 (checked by import-linter, ``[tool.importlinter]`` in ``pyproject.toml``)::
 
     plugin                      pytest hooks, options, fixtures, integrations
+    runs                        the run file (--camaudit-json), merging shards, the Markdown summary
     dataset                     COCO-driven cases, per-case checks, baselines, gates
     audit                       Auditor, AuditCase, assertions, metric assertions, sanity checks
     methods                     CAM methods and their registry

@@ -14,12 +14,17 @@ to the controller with the report, which alone evaluates them here (plain functi
 
 How a failed gate fails the run is the plugin's business (:mod:`pytest_camaudit.plugin.gates`). A
 class with several requirements (e.g. from two marked modules) is held to the strictest.
+
+Rows are read in two passes and never held: ``rows`` may be a list or anything that can be iterated
+twice (a merge passes a stream over its shard files). With ``pending`` (the run is incomplete, or
+its gates are deferred to a merge), the tables show what was measured, judge nothing and fail
+nothing: their title says why.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -36,48 +41,112 @@ def _pct(x: float | None) -> str:
     return "—" if x is None else f"{x:.0%}"
 
 
-def evaluate_gates(rows: Iterable[dict[str, Any]]) -> tuple[dict[str, Any] | None, list[str]]:
+def _twice(rows: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+    """``rows`` if it can be iterated again, else its list (an iterator is consumed by one pass)."""
+    return list(rows) if iter(rows) is rows else rows
+
+
+@dataclass
+class _Sums:
+    """A running mean (summed in row order, so every reader of the same rows gets the same bits)."""
+
+    total: float = 0.0
+    n: int = 0
+
+    def add(self, value: Any) -> None:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            self.total += float(value)
+            self.n += 1
+
+    @property
+    def mean(self) -> float | None:
+        return self.total / self.n if self.n else None
+
+
+@dataclass
+class _GateClass:
+    n: int = 0
+    hits: int = 0
+    need_recall: float | None = None
+    specs: set[tuple[float, float]] = field(default_factory=set)
+    threshold: float = float("inf")
+    mass: _Sums = field(default_factory=_Sums)
+    over: int = 0
+
+    def add(self, r: dict[str, Any]) -> None:
+        self.n += 1
+        self.hits += int(bool(r["detected"]))
+        if r.get("gate_recall") is not None:
+            self.need_recall = max(self.need_recall or 0.0, r["gate_recall"])
+        if r.get("gate_mass"):
+            self.specs.add((float(r["gate_mass"][0]), float(r["gate_mass"][1])))
+        self.threshold = min(self.threshold, r["score_threshold"])
+        if r.get("mass") is not None:
+            self.mass.add(r["mass"])
+
+    @property
+    def mass_spec(self) -> tuple[float | None, float | None]:
+        """The strictest mass threshold, then the strictest rate at it."""
+        if not self.specs:
+            return None, None
+        x = max(self.specs)[0]
+        return x, max(rate for m, rate in self.specs if m == x)
+
+
+def _gate_classes(rows: Iterable[dict[str, Any]]) -> dict[str, _GateClass]:
+    rows = _twice(rows)
+    classes: dict[str, _GateClass] = {}
+    for r in rows:
+        classes.setdefault(str(r["label"]), _GateClass()).add(r)
+    for r in rows:  # second pass: how many reach the class's (now known) strictest mass
+        g = classes[str(r["label"])]
+        x = g.mass_spec[0]
+        g.over += int(x is not None and r.get("mass") is not None and r["mass"] >= x)
+    return classes
+
+
+def _gate_row(label: str, g: _GateClass, failures: list[str], judge: bool) -> list[Any]:
+    recall = _rate(g.hits, g.n)
+    mass_x, need_share = g.mass_spec
+    share = _rate(g.over, g.n) if mass_x is not None else None
+    verdicts = []
+    if g.need_recall is not None:
+        ok = recall is not None and recall >= g.need_recall - 1e-12
+        verdicts.append(ok)
+        if not ok:
+            failures.append(f"expected {label} recall >= {g.need_recall:.0%} at score >= {g.threshold:.2f}, "
+                            f"got {_pct(recall)} ({g.hits} of {g.n} detected)")
+    if mass_x is not None and need_share is not None:
+        ok = share is not None and share >= need_share - 1e-12
+        verdicts.append(ok)
+        if not ok:
+            failures.append(f"expected >= {need_share:.0%} of {label} objects with CAM mass >= {mass_x:.2f} inside their box, "
+                            f"got {_pct(share)} ({g.over} of {g.n})")
+    verdict = None if not verdicts else ("pass" if all(verdicts) else "FAIL") if judge else "not judged"
+    return _dashes([label, g.n, recall, g.need_recall, g.mass.mean, f"≥ {mass_x:.2f}" if mass_x is not None else None,
+                    share, need_share, verdict])
+
+
+def evaluate_gates(rows: Iterable[dict[str, Any]], pending: str | None = None) -> tuple[dict[str, Any] | None, list[str]]:
     """The per-class gate table and the failure messages for object ``rows``.
+
+    Args:
+        rows: object rows (read twice).
+        pending: why the gates are not judged now (e.g. ``"incomplete (3 of 8 cases)"``): the title
+            says so, the gate column reads "not judged" and nothing fails.
 
     Returns ``(None, [])`` when no row carries a gate requirement.
     """
-    by_class: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        by_class[str(r["label"])].append(r)
-    if not any(r.get("gate_recall") is not None or r.get("gate_mass") for rs in by_class.values() for r in rs):
+    classes = _gate_classes(rows)
+    if not any(g.need_recall is not None or g.specs for g in classes.values()):
         return None, []
-    table_rows, failures = [], []
-    for label in sorted(by_class):
-        rs = by_class[label]
-        n = len(rs)
-        hits = sum(1 for r in rs if r["detected"])
-        recall = _rate(hits, n)
-        need_recall = max((r["gate_recall"] for r in rs if r.get("gate_recall") is not None), default=None)
-        specs = {tuple(r["gate_mass"]) for r in rs if r.get("gate_mass")}
-        mass_x, need_share = max(specs) if specs else (None, None)  # strictest mass threshold, then rate
-        if specs:
-            need_share = max(rate for x, rate in specs if x == mass_x)
-        over = sum(1 for r in rs if mass_x is not None and r.get("mass") is not None and r["mass"] >= mass_x)
-        share = _rate(over, n) if mass_x is not None else None
-        verdicts = []
-        thr = min(r["score_threshold"] for r in rs)
-        if need_recall is not None:
-            ok = recall is not None and recall >= need_recall - 1e-12
-            verdicts.append(ok)
-            if not ok:
-                failures.append(f"expected {label} recall >= {need_recall:.0%} at score >= {thr:.2f}, got {_pct(recall)} ({hits} of {n} detected)")
-        if mass_x is not None and need_share is not None:
-            ok = share is not None and share >= need_share - 1e-12
-            verdicts.append(ok)
-            if not ok:
-                failures.append(f"expected >= {need_share:.0%} of {label} objects with CAM mass >= {mass_x:.2f} inside their box, "
-                                f"got {_pct(share)} ({over} of {n})")
-        masses = [r["mass"] for r in rs if r.get("mass") is not None]
-        table_rows.append(_dashes([label, n, recall, need_recall, sum(masses) / len(masses) if masses else None,
-                                   f"≥ {mass_x:.2f}" if mass_x is not None else None, share, need_share,
-                                   None if not verdicts else ("pass" if all(verdicts) else "FAIL")]))
+    failures: list[str] = []
+    table_rows = [_gate_row(label, classes[label], failures, pending is None) for label in sorted(classes)]
+    if pending is not None:
+        failures = []
+    title = f"camaudit gates: {pending}; not judged" if pending else f"camaudit gates: {'FAILED' if failures else 'passed'} ({len(failures)} failing)"
     table = {
-        "title": f"camaudit gates: {'FAILED' if failures else 'passed'} ({len(failures)} failing)",
+        "title": title,
         "columns": ["class", "objects", "recall", "required recall", "mean mass", "mass", "share with mass", "required share", "gate"],
         "rows": table_rows,
         "note": "Per class over every data-driven case of the run: recall at each object's score and IoU thresholds; "
@@ -86,34 +155,51 @@ def evaluate_gates(rows: Iterable[dict[str, Any]]) -> tuple[dict[str, Any] | Non
     return table, failures
 
 
-def evaluate_baseline(rows: Iterable[dict[str, Any]], recall_drop: float) -> tuple[dict[str, Any] | None, list[str]]:
-    """Per-class comparison with the baseline over the objects both runs have; fails on a recall drop > ``recall_drop``."""
-    by_class: dict[str, list[dict[str, Any]]] = defaultdict(list)
+@dataclass
+class _BaseClass:
+    n: int = 0
+    base_hits: int = 0
+    hits: int = 0
+    base_mass: _Sums = field(default_factory=_Sums)
+    mass: _Sums = field(default_factory=_Sums)
+    rank: _Sums = field(default_factory=_Sums)
+    top_iou: _Sums = field(default_factory=_Sums)
+
+    def add(self, r: dict[str, Any]) -> None:
+        self.n += 1
+        self.base_hits += int(bool(r["baseline"]["detected"]))
+        self.hits += int(bool(r["detected"]))
+        self.base_mass.add(r["baseline"]["mass"])
+        self.mass.add(r["mass"])
+        self.rank.add(r["baseline"]["rank"])
+        self.top_iou.add(r["baseline"]["top_iou"])
+
+
+def evaluate_baseline(rows: Iterable[dict[str, Any]], recall_drop: float, pending: str | None = None) -> tuple[dict[str, Any] | None, list[str]]:
+    """Per-class comparison with the baseline over the objects both runs have; fails on a recall drop > ``recall_drop``.
+
+    ``pending`` as for :func:`evaluate_gates`: shown, not judged.
+    """
+    classes: dict[str, _BaseClass] = {}
     for r in rows:
         if r.get("baseline"):
-            by_class[str(r["label"])].append(r)
-    if not by_class:
+            classes.setdefault(str(r["label"]), _BaseClass()).add(r)
+    if not classes:
         return None, []
     table_rows, failures = [], []
-    for label in sorted(by_class):
-        rs = by_class[label]
-        n = len(rs)
-        base_hits, hits = sum(1 for r in rs if r["baseline"]["detected"]), sum(1 for r in rs if r["detected"])
-        base_recall, recall = base_hits / n, hits / n
+    for label in sorted(classes):
+        g = classes[label]
+        base_recall, recall = g.base_hits / g.n, g.hits / g.n
         drop = base_recall - recall
         ok = drop <= recall_drop + 1e-12
-        if not ok:
+        if not ok and pending is None:
             failures.append(f"expected {label} recall to drop by at most {recall_drop:.0%} from the baseline's {base_recall:.0%}, "
-                            f"got {recall:.0%} (drop {drop:.0%}, {base_hits} -> {hits} of {n})")
-
-        def mean(values: list[Any]) -> float | None:
-            vals = [float(v) for v in values if isinstance(v, (int, float))]
-            return sum(vals) / len(vals) if vals else None
-
-        table_rows.append(_dashes([label, n, base_recall, recall, drop, mean([r["baseline"]["mass"] for r in rs]), mean([r["mass"] for r in rs]),
-                                   mean([r["baseline"]["rank"] for r in rs]), mean([r["baseline"]["top_iou"] for r in rs]), "pass" if ok else "FAIL"]))
+                            f"got {recall:.0%} (drop {drop:.0%}, {g.base_hits} -> {g.hits} of {g.n})")
+        verdict = ("pass" if ok else "FAIL") if pending is None else "not judged"
+        table_rows.append(_dashes([label, g.n, base_recall, recall, drop, g.base_mass.mean, g.mass.mean, g.rank.mean, g.top_iou.mean, verdict]))
+    state = f"{pending}; not judged" if pending else ("FAILED" if failures else "passed")
     table = {
-        "title": f"camaudit baseline: per-class recall {'FAILED' if failures else 'passed'}",
+        "title": f"camaudit baseline: per-class recall {state}",
         "columns": ["class", "objects", "baseline recall", "recall", "drop", "baseline mean mass", "mean mass", "mean rank corr.",
                     "mean top IoU", "gate"],
         "rows": table_rows,

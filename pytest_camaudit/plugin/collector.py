@@ -1,7 +1,10 @@
-"""Run-level bookkeeping on the controller: collect case records from test reports, summarise.
+"""Run-level bookkeeping on the controller: collect case records and test results from reports, summarise.
 
-Records arrive as plain data on test reports (``report.camaudit``), so the same code serves a
-plain run and a pytest-xdist run, where reports travel from the workers to the controller.
+Records arrive as plain data on test reports (``report.camaudit``), object rows as
+``report.camaudit_objects``, so the same code serves a plain run and a pytest-xdist run, where
+reports travel from the workers to the controller. Totals and tables are computed over the cases
+in ``(nodeid, name)`` order and the tests in node-id order, the order of the run file, so a merge of
+shards (:mod:`pytest_camaudit.runs.merge`) computes the same numbers.
 """
 
 from __future__ import annotations
@@ -12,15 +15,38 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..records import CaseRecord
+from ..runs.layout import VERDICT_SETTINGS, environment
+from ..runs.tables import RunTotals
 from .options import Settings
 
 if TYPE_CHECKING:
     from ..report.store import FigureStore
 
 
+def utc(seconds: float) -> str:
+    """A timestamp as the report and the run file show it."""
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def exit_name(exitstatus: Any) -> str:
+    """``OK``, ``TESTS_FAILED``, ``INTERRUPTED``… for a pytest exit status (an ``ExitCode`` or its number)."""
+    import pytest
+
+    try:
+        return pytest.ExitCode(exitstatus).name
+    except ValueError:
+        return str(getattr(exitstatus, "name", exitstatus))
+
+
+def _outcome(report: Any) -> str:
+    if report.when != "call":
+        return "error" if report.failed else "skipped"
+    return str(report.outcome)
+
+
 @dataclass
 class RunCollector:
-    """Everything the report and the terminal summary need, gathered from test reports."""
+    """Everything the report, the run file and the terminal summary need, gathered from test reports."""
 
     settings: Settings
     started: float = field(default_factory=time.time)
@@ -34,13 +60,25 @@ class RunCollector:
     problems: list[str] = field(default_factory=list)
     """Outputs that could not be written (report, JSON), for the terminal summary."""
     store: FigureStore | None = None
-    """Where each finished case's figures are written as its report arrives (the report's side folder)."""
+    """Where each finished case's figures are written as its report arrives (the report's or the run file's folder)."""
+    test_entries: list[dict[str, Any]] = field(default_factory=list)
+    """Per finished test: ``{"nodeid", "outcome", "audit", "objects"}`` (the run file's ``tests``)."""
+    collected: int | None = None
+    """How many audit tests were selected to run (None: not known)."""
+    selection: dict[str, Any] = field(default_factory=dict)
+    """``{"args", "keyword", "markexpr"}`` and ``shard`` (pytest-split's ``--splits``/``--group``) of this run."""
+    gates: dict[str, Any] = field(default_factory=lambda: {"state": "judged", "ran": 0, "collected": 0, "interrupted": False, "failures": []})
+    """The gates' state, set by :mod:`.gates` at the end of the session."""
+    finished: float | None = None
 
     def add_report(self, report: Any) -> None:
         """Take what a ``pytest.TestReport`` carries (called from ``pytest_runtest_logreport``)."""
         if report.when == "call" or (report.when == "setup" and not report.passed):
             self.tests += 1
             self.failed_tests += int(report.failed)
+            self.test_entries.append({"nodeid": report.nodeid, "outcome": _outcome(report),
+                                      "audit": "camaudit" in getattr(report, "keywords", {}),
+                                      "objects": list(getattr(report, "camaudit_objects", None) or [])})
         for d in getattr(report, "camaudit", None) or []:
             record = CaseRecord.from_dict(d)
             if self.store is not None and record.figures:
@@ -50,6 +88,21 @@ class RunCollector:
         facts = getattr(report, "camaudit_run", None)
         if facts and not self.run_facts:
             self.run_facts = dict(facts)
+
+    def sorted_cases(self) -> list[CaseRecord]:
+        return sorted(self.cases, key=lambda c: (c.nodeid, c.name))
+
+    def sorted_tests(self) -> list[dict[str, Any]]:
+        return sorted(self.test_entries, key=lambda t: str(t["nodeid"]))
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every object row (the gate inputs), in node-id order."""
+        return [row for t in self.sorted_tests() for row in t["objects"]]
+
+    @property
+    def ran(self) -> int:
+        """How many audit tests finished (each counted once)."""
+        return len({t["nodeid"] for t in self.test_entries if t["audit"]})
 
     @property
     def failing(self) -> list[CaseRecord]:
@@ -69,65 +122,44 @@ class RunCollector:
         order = {"error": 0, "failed": 1, "skipped": 2, "passed": 3}
         return sorted(keep, key=lambda c: (order.get(c.outcome, 4), c.nodeid, c.name))
 
-    def per_class(self) -> dict[str, Any]:
-        """The per-class summary table over every audited case (shown in the report or not).
+    def totals(self) -> RunTotals:
+        totals = RunTotals()
+        for case in self.sorted_cases():
+            totals.add_case(case)
+        return totals
 
-        A case counts for each class it is about (its expected objects and checks); a case about
-        none (an unreadable image, a model error) counts under ``(no class)``. Check cells read
-        ``failed / run``.
-        """
-        kinds = sorted({c.kind for case in self.cases for c in case.checks})
-        rows: dict[str, dict[str, Any]] = {}
-        for case in self.cases:
-            outcome = "error" if case.error is not None or case.outcome == "error" else case.outcome
-            for label in case.labels or ["(no class)"]:
-                row = rows.setdefault(label, {"cases": 0, "failed": 0, "error": 0, "passed": 0, "kinds": {}, "mass": []})
-                row["cases"] += 1
-                row[outcome if outcome in ("failed", "error", "passed") else "error"] += 1
-                for c in case.checks:
-                    if c.label not in (None, label):
-                        continue
-                    ran, failed = row["kinds"].get(c.kind, (0, 0))
-                    row["kinds"][c.kind] = (ran + 1, failed + int(not c.passed))
-                    mass = c.measured.get("mass")
-                    if c.kind == "cam_mass" and isinstance(mass, (int, float)):
-                        row["mass"].append(float(mass))
-        table_rows = []
-        for label in sorted(rows):
-            r = rows[label]
-            cells: list[Any] = [label, r["cases"], r["failed"], r["error"], r["passed"]]
-            for k in kinds:
-                ran, failed = r["kinds"].get(k, (0, 0))
-                cells.append(f"{failed} / {ran}" if ran else "—")
-            cells.append(sum(r["mass"]) / len(r["mass"]) if r["mass"] else None)
-            table_rows.append(cells)
-        return {
-            "title": "Per class",
-            "columns": ["class", "cases", "failing", "unusable/error", "passing", *(f"{k} failed / run" for k in kinds), "mean CAM mass"],
-            "rows": table_rows,
-            "note": "A case counts once for each class it expects or checks; CAM mass is the mean over its cam_mass checks.",
-        }
+    def per_class(self) -> dict[str, Any]:
+        """The per-class summary table over every audited case (:class:`~pytest_camaudit.runs.tables.PerClass`)."""
+        return self.totals().per_class.table()
 
     def summary(self, exitstatus: Any) -> dict[str, Any]:
+        """The run's facts, counts and tables (the report's header, the run file's header, the terminal)."""
         from .. import __version__
 
         facts = self.run_facts
+        totals = self.totals()
+        finished = self.finished if self.finished is not None else time.time()
+        settings = self.settings.as_dict()
         return {
             "model": facts.get("model", self.settings.model),
             "identity": facts.get("identity", ""),
             "method": facts.get("method", self.settings.method),
             "device": facts.get("device", self.settings.device),
             "score_threshold": self.settings.score_threshold,
-            "started": datetime.fromtimestamp(self.started, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
-            "duration": time.time() - self.started,
-            "exitstatus": str(getattr(exitstatus, "name", exitstatus)),
+            "started": utc(self.started),
+            "finished": utc(finished),
+            "duration": finished - self.started,
+            "exitstatus": exit_name(exitstatus),
             "version": __version__,
-            "audited_cases": len(self.cases),
-            "failed_cases": len(self.failing),
-            "error_cases": len(self.errors),
-            "passed_cases": len(self.passing),
+            **environment(),
+            "settings": {k: settings.get(k) for k in VERDICT_SETTINGS},
+            "report_all": self.settings.report_all,
+            "selection": {k: v for k, v in self.selection.items() if k != "shard"},
+            "shard": self.selection.get("shard"),
+            **totals.counts(),
             "tests": self.tests,
             "failed_tests": self.failed_tests,
+            "gates": dict(self.gates),
             "tables": list(self.tables),
-            "per_class": self.per_class(),
+            "per_class": totals.per_class.table(),
         }

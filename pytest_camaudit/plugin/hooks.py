@@ -32,7 +32,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "xdist_group(name): run tests of the same group on one pytest-xdist worker (--dist loadgroup)")
     settings = resolve_settings(config)
     config.stash[SETTINGS] = settings
-    config.stash[COLLECTOR] = RunCollector(settings, store=_figure_store(settings) if not _is_worker(config) else None)
+    config.stash[COLLECTOR] = RunCollector(settings, store=_figure_store(settings) if not _is_worker(config) else None,
+                                           selection=_selection(config))
     if not _is_worker(config):
         config.pluginmanager.register(_ReportListener(config), "camaudit-report-listener")
     else:
@@ -47,15 +48,24 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _figure_store(settings: Any) -> Any:
-    """Figures go straight into the report's side folder as each case finishes (none without a report)."""
-    if not settings.report:
+    """Figures go to disk as each case finishes: into the report's side folder, else beside the run file (none without either)."""
+    if not settings.report and not settings.json:
         return None
     from pathlib import Path
 
     from ..report.files import assets_dir
     from ..report.store import FigureStore
+    from ..runs.writer import figures_dir
 
-    return FigureStore(assets_dir(Path(settings.report)))
+    return FigureStore(assets_dir(Path(settings.report)) if settings.report else figures_dir(settings.json))
+
+
+def _selection(config: pytest.Config) -> dict[str, Any]:
+    """What this run selected: paths, ``-k``, ``-m`` and pytest-split's group, for the run file."""
+    splits, group = config.getoption("splits", None), config.getoption("group", None)
+    return {"args": [str(a) for a in config.args], "keyword": config.getoption("keyword", "") or "",
+            "markexpr": config.getoption("markexpr", "") or "",
+            "shard": {"splits": splits, "group": group} if splits else None}
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -103,7 +113,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     records = []
     if auditor is not None and report.when == "call":
         outcome = _outcome(report)
-        with_figures = bool(settings.report) and (outcome != "passed" or settings.report_all)
+        with_figures = bool(settings.report or settings.json) and (outcome != "passed" or settings.report_all)
         from ..report.figures import case_figures
 
         records = auditor.records(outcome, case_figures if with_figures else None)
@@ -136,10 +146,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker("camaudit")
 
 
-def _cell(v: Any) -> str:
-    return f"{v:.3f}" if isinstance(v, float) else str(v)
-
-
 class _SentFigures:
     """On an xdist worker: once a report is on its way to the controller, its figure bytes are dropped
     (the worker's own terminal reporter keeps every report until the end)."""
@@ -161,14 +167,17 @@ class _ReportListener:
         self.config.stash[COLLECTOR].add_report(report)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: Any) -> None:
+        import time
+
         collector = self.config.stash[COLLECTOR]
+        collector.finished = time.time()
         path = self.config.stash[SETTINGS].report
         if not path:
             return
         from ..report import write_report
 
         try:
-            target = write_report(path, collector.shown(), collector.summary(exitstatus),
+            target = write_report(path, collector.shown(), collector.summary(session.exitstatus),
                                   collector.store.folder if collector.store is not None else None)
         except OSError as exc:
             collector.problems.append(f"could not write the report to {path} ({exc}); check that its folder is writable")
@@ -180,20 +189,8 @@ class _ReportListener:
         collector = self.config.stash[COLLECTOR]
         if not collector.cases and not collector.report_path and not collector.problems:
             return
-        s = collector.summary("")
-        tr = terminalreporter
-        tr.write_sep("-", "camaudit")
-        for problem in collector.problems:
-            tr.write_line(f"ERROR: {problem}", red=True, bold=True)
-        tr.write_line(
-            f"{s['audited_cases']} audited cases: {s['failed_cases']} failing, {s['error_cases']} unusable/error, "
-            f"{s['passed_cases']} passing (model {s['model']}, method {s['method']}, device {s['device']})"
-        )
-        for table in collector.tables:
-            tr.write_line(table["title"])
-            rows = [[str(c) for c in table["columns"]]] + [[_cell(v) for v in row] for row in table["rows"]]
-            widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-            for r in rows:
-                tr.write_line("  " + "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
-        if collector.report_path:
-            tr.write_line(f"report: {collector.report_path}")
+        from ..runs.tables import terminal_lines
+
+        terminalreporter.write_sep("-", "camaudit")
+        for text, markup in terminal_lines(collector.summary(""), collector.problems, collector.report_path):
+            terminalreporter.write_line(text, **markup)

@@ -6,127 +6,41 @@
 * **JUnit XML** (``--junitxml=…``): every measured value becomes a ``<property>`` of its test,
   ``camaudit.<case>.<check>.<metric>`` (e.g. ``camaudit.scene-3.png.cam_mass.mass = 0.412``), plus
   ``camaudit.<case>.verdict``; CI systems that read JUnit show them next to the test.
-* **JSON** (``--camaudit-json=PATH``): a machine-readable summary of the run, per case its
-  detections, metrics and verdicts (:func:`json_summary` documents the layout).
+* **JSON** (``--camaudit-json=PATH``): the run's record, per case its detections, metrics,
+  verdicts and figures, per test its gate inputs, and the run's identity — everything
+  ``python -m pytest_camaudit merge`` needs (:mod:`pytest_camaudit.runs.layout` documents the layout);
+* **Markdown** (``--camaudit-markdown=PATH``): a summary for ``$GITHUB_STEP_SUMMARY`` or a
+  pull-request comment (:mod:`pytest_camaudit.runs.markdown`).
 
 The first two work from the case records a test's report carries, in the process that ran the
-test (an xdist worker included), so they see exactly what the HTML report sees. The JSON file is
-written on the controller, atomically, like the HTML report.
+test (an xdist worker included), so they see exactly what the HTML report sees. The JSON and
+Markdown files are written on the controller, atomically, like the HTML report.
 """
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Generator, Sequence
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ..records import CaseRecord
+from ..runs.layout import case_metrics, case_verdict
 from .keys import AUDITOR, COLLECTOR, SETTINGS
-
-JSON_FORMAT = "pytest-camaudit/summary/1"
-"""The ``format`` field of the JSON summary; bumped when its layout changes incompatibly."""
 
 _MAX_HTML_EXTRAS = 8
 """At most this many figures per test go to pytest-html (its report embeds them)."""
 
 
-def _number(value: Any) -> Any:
-    """JSON has no NaN: non-finite floats become ``None``."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+def write_json(path: str | Path, collector: Any, exitstatus: Any) -> Path:
+    """Write the run file (:mod:`pytest_camaudit.runs.layout`) of ``collector``'s run to ``path``."""
+    from ..runs.layout import case_json, header
+    from ..runs.writer import RunWriter
 
-
-def case_metrics(case: CaseRecord) -> dict[str, Any]:
-    """``"<check>.<metric>" → value`` for every measured value of ``case`` (``#2``… on repeats)."""
-    out: dict[str, Any] = {}
-    for check in case.checks:
-        for metric, value in check.measured.items():
-            key = f"{check.kind}.{metric}"
-            n = 2
-            while key in out:
-                key = f"{check.kind}#{n}.{metric}"
-                n += 1
-            out[key] = _number(value)
-    return out
-
-
-def case_verdict(case: CaseRecord) -> str:
-    """``passed``, ``failed`` (a check failed, or the test did), ``error`` (unusable) or ``skipped``."""
-    if case.error is not None or case.outcome == "error":
-        return "error"
-    if any(not c.passed for c in case.checks):
-        return "failed"
-    return case.outcome
-
-
-def _case_json(case: CaseRecord) -> dict[str, Any]:
-    return {
-        "nodeid": case.nodeid,
-        "name": case.name,
-        "source": case.source,
-        "outcome": case.outcome,
-        "verdict": case_verdict(case),
-        "error": case.error,
-        "image_size": case.image_size,
-        "model": case.model,
-        "method": case.method,
-        "detections": case.detections,
-        "expected": case.expected,
-        "metrics": case_metrics(case),
-        "checks": [
-            {
-                "kind": c.kind,
-                "passed": c.passed,
-                "label": c.label,
-                "box": c.box,
-                "measured": {k: _number(v) for k, v in c.measured.items()},
-                "thresholds": {k: _number(v) for k, v in c.thresholds.items()},
-                "message": c.message,
-            }
-            for c in case.checks
-        ],
-        "notes": case.notes,
-    }
-
-
-def json_summary(cases: Sequence[CaseRecord], summary: dict[str, Any]) -> dict[str, Any]:
-    """The ``--camaudit-json`` document.
-
-    Layout: ``{"format", "run": {model, identity, method, device, score_threshold, version,
-    exitstatus, started, duration}, "totals": {audited_cases, failed_cases, error_cases,
-    passed_cases, tests, failed_tests}, "per_class": {columns, rows}, "tables": [...],
-    "cases": [{nodeid, name, source, outcome, verdict, error, image_size, model, method,
-    detections: [{index, box, label, score}], expected: [{label, box}], metrics: {"<check>.<metric>": value},
-    checks: [{kind, passed, label, box, measured, thresholds, message}], notes}]}``. Cases are in
-    node-id order, every audited case included (passing ones too); NaN is written as ``null``.
-    """
-    run_keys = ("model", "identity", "method", "device", "score_threshold", "version", "exitstatus", "started", "duration")
-    total_keys = ("audited_cases", "failed_cases", "error_cases", "passed_cases", "tests", "failed_tests")
-    ordered = sorted(cases, key=lambda c: (c.nodeid, c.name))
-    per_class = summary.get("per_class") or {}
-    return {
-        "format": JSON_FORMAT,
-        "run": {k: summary.get(k) for k in run_keys},
-        "totals": {k: summary.get(k) for k in total_keys},
-        "per_class": {"columns": per_class.get("columns", []), "rows": per_class.get("rows", [])},
-        "tables": summary.get("tables", []),
-        "cases": [_case_json(c) for c in ordered],
-    }
-
-
-def write_json(path: str | Path, cases: Sequence[CaseRecord], summary: dict[str, Any]) -> Path:
-    """Write :func:`json_summary` to ``path`` atomically (temporary file + ``os.replace``)."""
-    from ..fileio import atomic_write
-
-    target = Path(path)
-    doc = json_summary(cases, summary)
-    atomic_write(target, (json.dumps(doc, indent=1, sort_keys=False, allow_nan=False, default=str) + "\n").encode("utf-8"))
-    return target
+    folder = collector.store.folder if collector.store is not None else None
+    cases = ((case_json(c), folder) for c in collector.sorted_cases())
+    return RunWriter(path).write(header(collector.summary(exitstatus)), cases, collector.sorted_tests())
 
 
 def _html_active(config: pytest.Config) -> bool:
@@ -173,12 +87,21 @@ class Integrations:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: Any) -> None:
-        path = getattr(self.config.stash[SETTINGS], "json", None)
-        if not path or hasattr(self.config, "workerinput"):
+        if hasattr(self.config, "workerinput"):
             return
+        settings = self.config.stash[SETTINGS]
         collector = self.config.stash[COLLECTOR]
-        try:
-            write_json(path, collector.cases, collector.summary(exitstatus))
-        except OSError as exc:
-            collector.problems.append(f"could not write the JSON summary to {path} ({exc}); check that its folder is writable")
-            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        if settings.json:
+            try:
+                write_json(settings.json, collector, session.exitstatus)
+            except OSError as exc:
+                collector.problems.append(f"could not write the JSON summary to {settings.json} ({exc}); check that its folder is writable")
+                session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        if settings.markdown:
+            from ..runs.markdown import write_markdown
+
+            try:
+                write_markdown(settings.markdown, collector.summary(session.exitstatus), collector.shown(), collector.report_path)
+            except OSError as exc:
+                collector.problems.append(f"could not write the Markdown summary to {settings.markdown} ({exc}); check that its folder is writable")
+                session.exitstatus = pytest.ExitCode.INTERNAL_ERROR

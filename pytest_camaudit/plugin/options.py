@@ -135,7 +135,12 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("score-threshold", "minimum detection score, 0..1 (default 0.5)", parse_probability, 0.5),
     OptionSpec("batch-size", "images per detector call for the extra forwards of one image: context re-scores, D-RISE masks, "
                "deletion / insertion curves (default 8)", parse_batch_size, 8),
-    OptionSpec("json", "write a machine-readable JSON summary (per case: detections, metrics, verdicts) to this path", parse_path, None),
+    OptionSpec("json", "write the run's record as JSON (per case: detections, metrics, verdicts, figures; gate inputs; the run's "
+               "identity) to this path; shards merge with `python -m pytest_camaudit merge`", parse_path, None),
+    OptionSpec("markdown", "write a Markdown summary (verdict, gates, per-class table, failing cases; < 64 KB) to this path, "
+               "e.g. $GITHUB_STEP_SUMMARY", parse_path, None),
+    OptionSpec("defer-gates", "record the dataset gates' inputs but judge them only in the merge of all shards "
+               "(default: on under pytest-split --splits N > 1)", parse_bool, None, flag=True),
     # -- data-driven cases, dataset-level gates, baselines (pytest_camaudit.dataset) --
     OptionSpec("cases", "COCO annotation file: one audit test per image (see also @pytest.mark.camaudit_cases)", parse_path, None),
     OptionSpec("cases-images", "folder of the --camaudit-cases images (default: images/ beside the file, else its folder)", parse_path, None),
@@ -167,6 +172,9 @@ class Settings:
     score_threshold: float = 0.5
     batch_size: int = 8
     json: str | None = None
+    markdown: str | None = None
+    defer_gates: bool | None = None
+    """None: decided by the run (on under pytest-split with ``--splits`` > 1)."""
     cases: str | None = None
     cases_images: str | None = None
     min_mass: float = 0.0

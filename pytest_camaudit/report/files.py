@@ -57,15 +57,50 @@ def write_side_files(folder: Path, files: Mapping[str, bytes | Path]) -> None:
     """
     folder.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
-        if not SIDE_FILE.match(name):
-            raise ValueError(f"refusing side file name {name!r}: not a name made by side_file_name()")
-        target = folder / name
-        if target.is_file():
-            continue
-        if isinstance(data, Path):
-            _link_or_copy(data, target)
-        else:
-            atomic_write(target, data)
+        write_side_file(folder, name, data)
+
+
+def write_side_file(folder: Path, name: str, data: bytes | Path) -> None:
+    """One file of :func:`write_side_files` into an existing ``folder``."""
+    if not SIDE_FILE.match(name):
+        raise ValueError(f"refusing side file name {name!r}: not a name made by side_file_name()")
+    target = folder / name
+    if target.is_file():
+        return
+    if isinstance(data, Path):
+        _link_or_copy(data, target)
+    else:
+        atomic_write(target, data)
+
+
+class SideFolder:
+    """A side folder being (re)written by a streaming writer: files go in as they come, and the
+    folder's earlier files that this write does not use are removed at the end (:meth:`prune`).
+
+    Only the earlier files' names are held (none for a new folder), never the new ones, so
+    writing a folder of any size takes constant memory.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.stale = {e.name for e in folder.iterdir() if SIDE_FILE.match(e.name) and e.is_file()}
+
+    def put(self, name: str, data: bytes | Path) -> None:
+        """Write (or link) ``name`` unless it is there; it is kept."""
+        write_side_file(self.folder, name, data)
+        self.stale.discard(name)
+
+    def keep(self, name: str) -> None:
+        """``name`` (already in the folder) is used by this write."""
+        self.stale.discard(name)
+
+    def prune(self) -> int:
+        """Remove the earlier files this write did not use; returns how many."""
+        for name in self.stale:
+            (self.folder / name).unlink(missing_ok=True)
+        n, self.stale = len(self.stale), set()
+        return n
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,9 +22,9 @@ from urllib.parse import quote
 
 import jinja2
 
-from ..fileio import atomic_write
+from ..fileio import atomic_writer
 from ..records import CaseRecord, FigureRecord, bound
-from .files import SIDE_FILE, assets_dir, prune_side_files, side_file_name, write_side_files
+from .files import SIDE_FILE, SideFolder, assets_dir, side_file_name
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("pytest_camaudit.report", "templates"),
@@ -97,41 +97,44 @@ def _failed_kinds(case: CaseRecord) -> list[str]:
     return sorted({c.kind for c in case.checks if not c.passed})
 
 
-class _Builder:
-    """Collects side files while cards are built: bytes, or stored figure files to link (``figures``)."""
+Sink = Callable[[str, bytes | Path], None]
+"""Where a side file goes as soon as a card needs it: ``sink(name, bytes or the path of a file to link)``."""
 
-    def __init__(self, folder: str, figures: Path | None = None) -> None:
+
+class _Builder:
+    """Hands every side file a card needs to ``sink`` and returns its href (inside ``folder``)."""
+
+    def __init__(self, folder: str, sink: Sink) -> None:
         self.folder = folder
-        self.figures = figures
-        self.files: dict[str, bytes | Path] = {}
+        self.sink = sink
 
     def add(self, stem: str, data: bytes, ext: str, tag: str = "") -> str:
         name = side_file_name(stem, data, ext, tag)
-        self.files[name] = data
+        self.sink(name, data)
         return f"{quote(self.folder)}/{name}"
 
-    def link(self, name: str) -> str:
-        """A file the run's figure store already wrote (content-named like every side file)."""
-        if self.figures is None:
+    def link(self, name: str, figures: Path | None) -> str:
+        """A file the run's figure store already wrote into ``figures`` (content-named like every side file)."""
+        if figures is None:
             raise FileNotFoundError(f"figure file {name} is stored on disk but the report was given no figure folder")
-        source = self.figures / name
+        source = figures / name
         if not SIDE_FILE.match(name) or not source.is_file():
             raise FileNotFoundError(f"figure file {source} is missing")
-        self.files[name] = source
+        self.sink(name, source)
         return f"{quote(self.folder)}/{name}"
 
-    def stored(self, f: FigureRecord) -> Figure:
-        full = self.link(f.file)
+    def stored(self, f: FigureRecord, figures: Path | None) -> Figure:
+        full = self.link(f.file, figures)
         if f.thumb_file:
-            return Figure(f.title, f.caption, full, self.link(f.thumb_file), f.width, f.height, f.thumb_width, f.thumb_height)
-        assert self.figures is not None
-        thumb, tw, th = _thumb_from((self.figures / f.file).read_bytes())
+            return Figure(f.title, f.caption, full, self.link(f.thumb_file, figures), f.width, f.height, f.thumb_width, f.thumb_height)
+        assert figures is not None
+        thumb, tw, th = _thumb_from((figures / f.file).read_bytes())
         return Figure(f.title, f.caption, full, self.add(f.file.rsplit("-", 1)[0], base64.b64decode(thumb), "jpg", "thumb"),
                       f.width, f.height, tw, th)
 
-    def figure(self, case: CaseRecord, f: FigureRecord) -> Figure:
+    def figure(self, case: CaseRecord, f: FigureRecord, figures: Path | None) -> Figure:
         if f.file:
-            return self.stored(f)
+            return self.stored(f, figures)
         full = base64.b64decode(f.png)
         stem = f"{case.name}-{f.name}"
         thumb, tw, th = f.thumb, f.thumb_width, f.thumb_height
@@ -161,16 +164,69 @@ def _thumb_from(data: bytes) -> tuple[str, int, int]:
     return thumbnail(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
-def _facets(values: Sequence[Sequence[str]], prefix: str, order: Sequence[str] | None = None) -> tuple[list[Facet], dict[str, str]]:
-    counts = Counter(v for vs in values for v in set(vs))
-    names = [o for o in order if o in counts] if order is not None else sorted(counts)
-    idents = {name: f"{prefix}{i}" for i, name in enumerate(names)}
-    return [Facet(idents[n], n, counts[n]) for n in names], idents
+class CardFacets:
+    """The filter choices over the cards to show (outcome, class, failed check) and how many cards
+    each matches; counted case by case, so a streaming writer knows them before the first card."""
+
+    def __init__(self) -> None:
+        self.outcomes: Counter[str] = Counter()
+        self.classes: Counter[str] = Counter()
+        self.kinds: Counter[str] = Counter()
+        self.total = 0
+
+    @classmethod
+    def of(cls, cases: Iterable[CaseRecord]) -> CardFacets:
+        facets = cls()
+        for case in cases:
+            facets.add(case)
+        return facets
+
+    def add(self, case: CaseRecord) -> None:
+        self.total += 1
+        self.outcomes[_outcome(case)] += 1
+        self.classes.update(case.labels or ["(none)"])
+        self.kinds.update(_failed_kinds(case))
+
+    def groups(self) -> list[tuple[str, str, list[Facet], dict[str, str]]]:
+        """``(title, radio group, facets, name → ident)`` for outcome, class and failed check."""
+        out = []
+        for title, group, prefix, counts, order in (("outcome", "fo", "o", self.outcomes, OUTCOMES), ("class", "fk", "k", self.classes, None),
+                                                    ("failed check", "fa", "a", self.kinds, None)):
+            names = [o for o in order if o in counts] if order is not None else sorted(counts)
+            idents = {name: f"{prefix}{i}" for i, name in enumerate(names)}
+            out.append((title, group, [Facet(idents[n], n, counts[n]) for n in names], idents))
+        return out
+
+
+def _cards(b: _Builder, cases: Iterable[tuple[CaseRecord, Path | None]], groups: list[Any]) -> Iterator[Card]:
+    """One card per case, built (and its side files handed over) only when the page reaches it."""
+    i_out, i_cls, i_kind = (g[3] for g in groups)
+    for case, figures in cases:
+        out = _outcome(case)
+        filters = " ".join([i_out[out], *(i_cls[x] for x in case.labels or ["(none)"]), *(i_kind[k] for k in _failed_kinds(case))])
+        card = Card(case, out, filters, [])
+        for f in case.figures:
+            try:
+                card.figures.append(b.figure(case, f, figures))
+            except Exception as exc:  # noqa: BLE001 - one bad picture must not cost the report
+                card.problems.append(f"figure {f.name!r} could not be shown ({type(exc).__name__}: {exc})")
+        yield card
+
+
+def _page(b: _Builder, cases: Iterable[tuple[CaseRecord, Path | None]], summary: Mapping[str, Any], facets: CardFacets) -> Iterator[str]:
+    groups = facets.groups()
+    shown = [(title, group, items) for title, group, items, _ in groups]
+    css = _ENV.get_template("report.css.j2").render(facets=shown)
+    stylesheet = b.add("report", css.encode("utf-8"), "css")
+    return _ENV.get_template("report.html.j2").generate(
+        cards=_cards(b, cases, groups), summary=summary, fmt=_fmt, bound=bound, facets=shown, stylesheet=stylesheet,
+        total=facets.total, folder=b.folder,
+    )
 
 
 def render_report(cases: Sequence[CaseRecord], summary: Mapping[str, Any], folder: str = "report_files",
                   figures: Path | None = None) -> RenderedReport:
-    """The report's HTML for ``cases`` (those to show) under the run ``summary``.
+    """The report's HTML for ``cases`` (those to show) under the run ``summary``, in memory.
 
     Args:
         cases: the cases to show, in order.
@@ -178,30 +234,10 @@ def render_report(cases: Sequence[CaseRecord], summary: Mapping[str, Any], folde
         folder: the side folder's name, relative to the HTML file.
         figures: the folder where the run's figures were stored (records that name files).
     """
-    b = _Builder(folder, figures)
-    outcomes = [[_outcome(c)] for c in cases]
-    labels = [c.labels or ["(none)"] for c in cases]
-    kinds = [_failed_kinds(c) for c in cases]
-    f_out, i_out = _facets(outcomes, "o", OUTCOMES)
-    f_cls, i_cls = _facets(labels, "k")
-    f_kind, i_kind = _facets(kinds, "a")
-    cards = []
-    for case, out, labs, ks in zip(cases, outcomes, labels, kinds, strict=True):
-        filters = " ".join([i_out[out[0]], *(i_cls[x] for x in labs), *(i_kind[k] for k in ks)])
-        card = Card(case, out[0], filters, [])
-        for f in case.figures:
-            try:
-                card.figures.append(b.figure(case, f))
-            except Exception as exc:  # noqa: BLE001 - one bad picture must not cost the report
-                card.problems.append(f"figure {f.name!r} could not be shown ({type(exc).__name__}: {exc})")
-        cards.append(card)
-    facets = [("outcome", "fo", f_out), ("class", "fk", f_cls), ("failed check", "fa", f_kind)]
-    css = _ENV.get_template("report.css.j2").render(facets=facets)
-    stylesheet = b.add("report", css.encode("utf-8"), "css")
-    html = _ENV.get_template("report.html.j2").render(
-        cards=cards, summary=summary, fmt=_fmt, bound=bound, facets=facets, stylesheet=stylesheet, total=len(cases), folder=folder
-    )
-    return RenderedReport(html, folder, b.files)
+    files: dict[str, bytes | Path] = {}
+    b = _Builder(folder, files.__setitem__)
+    html = "".join(_page(b, ((c, figures) for c in cases), summary, CardFacets.of(cases)))
+    return RenderedReport(html, folder, files)
 
 
 def write_report(path: str | Path, cases: Sequence[CaseRecord], summary: Mapping[str, Any], figures: Path | None = None) -> Path:
@@ -209,17 +245,30 @@ def write_report(path: str | Path, cases: Sequence[CaseRecord], summary: Mapping
 
     ``figures`` is where the run's figure store wrote the pictures the records name (the side
     folder itself during a pytest run, so nothing is copied); pictures still inside the records
-    are written out here.
+    are written out here. See :func:`write_report_stream` for the order of writes.
+    """
+    return write_report_stream(path, ((c, figures) for c in cases), summary, CardFacets.of(cases))
 
-    Order: side files, then the HTML (atomically: temporary file + ``os.replace``), then files of
-    an earlier report that this one no longer uses are removed. Interrupted at any point, the
-    folder holds either the previous complete report or the new one.
+
+def write_report_stream(path: str | Path, cases: Iterable[tuple[CaseRecord, Path | None]], summary: Mapping[str, Any],
+                        facets: CardFacets) -> Path:
+    """Write the report of ``cases`` (``(case, folder of its figure files)``, in page order) as they come.
+
+    ``facets`` counts the same cases (:meth:`CardFacets.add`), so the filters are known before the
+    first card. Memory does not grow with the number of cases: each card is rendered, its side files
+    written and the card dropped before the next.
+
+    Order: side files as their cards are rendered, the HTML into a temporary file beside ``path``
+    and then moved over it (atomically), then files of an earlier report that this one no longer
+    uses are removed. Interrupted at any point, the folder holds either the previous complete
+    report or the new one.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    folder = assets_dir(target)
-    rendered = render_report(cases, summary, folder.name, figures)
-    write_side_files(folder, rendered.files)
-    atomic_write(target, rendered.html.encode("utf-8"))
-    prune_side_files(folder, set(rendered.files))
+    side = SideFolder(assets_dir(target))
+    b = _Builder(side.folder.name, side.put)
+    with atomic_writer(target) as fh:
+        for chunk in _page(b, cases, summary, facets):
+            fh.write(chunk.encode("utf-8"))
+    side.prune()
     return target

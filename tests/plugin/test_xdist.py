@@ -88,3 +88,86 @@ def test_each_worker_gets_its_share_of_the_cores(pytester, monkeypatch):
         "    assert torch.get_num_threads() == max(1, len(os.sched_getaffinity(0)) // 2)\n"
     )
     pytester.runpytest("-p", "no:cacheprovider", "-n", "2").assert_outcomes(passed=1)
+
+
+GATED = '''
+import os, pathlib, pytest
+pytestmark = [pytest.mark.camaudit_cases("data/annotations.json", gate_mass=(0.99, 0.5)), pytest.mark.slow]
+
+@pytest.fixture(autouse=True)
+def _where(request):
+    where = pathlib.Path({seen!r})
+    where.mkdir(exist_ok=True)
+    (where / (os.environ.get("PYTEST_XDIST_WORKER", "main") + "-" + request.node.name)).write_text(os.getcwd())
+
+def test_scene(camaudit, camaudit_entry):
+    camaudit_entry.check(camaudit_entry.audit(camaudit))
+'''
+
+
+@pytest.fixture
+def socket_gateway(tmp_path):
+    """execnet's own socket server on 127.0.0.1, as a remote host of a pool would run it (``socketserver.py :PORT``)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import execnet.script.socketserver as server
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    home = tmp_path / "remote-host"
+    home.mkdir()
+    proc = subprocess.Popen([sys.executable, server.__file__, f"127.0.0.1:{port}"], cwd=home,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):  # until it listens
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        yield f"socket=127.0.0.1:{port}", home
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_tx_gateways_popen_and_socket_bring_every_case_once_and_gates_judged_on_all(pytester, socket_gateway):
+    """``--tx 2*popen`` and a socket gateway (a pool of hosts): the same cases, tables and gates as one process."""
+    write_coco_dataset(pytester.path / "data", list(range(20_000_000, 20_000_006)), "shapes")
+    pytester.makeini("[pytest]\ncamaudit_device = cpu\ncamaudit_method = eigengradcam\n")
+    seen = pytester.path.parent / "seen"
+    pytester.makepyfile(test_gated=GATED.replace("{seen!r}", repr(str(seen))))
+    spec, home = socket_gateway
+
+    def run(name, *args):
+        result = pytester.runpytest("-p", "no:cacheprovider", f"--camaudit-json={pytester.path / name}.json", *args)
+        return result, json.loads((pytester.path / f"{name}.json").read_text())
+
+    def gates(result):
+        """The gate table (title, header, rows) and the failed-gate lines."""
+        lines, table = [], False
+        for line in result.stdout.lines:
+            table = line.startswith("camaudit gates:") or (table and line.startswith("  "))
+            if table or line.startswith("FAILED gate:"):
+                lines.append(line)
+        return lines
+
+    one, doc = run("one")
+    popen, doc_popen = run("popen", "--tx", "2*popen", "--dist", "load")
+    remote, doc_remote = run("remote", "--tx", spec, "--tx", "popen", "--dist", "load", "--rsyncdir", str(pytester.path), str(pytester.path))
+    assert one.ret == popen.ret == remote.ret == pytest.ExitCode.TESTS_FAILED
+    for result in (popen, remote):
+        result.assert_outcomes(passed=5, failed=1)  # scene 20000004 misses two objects
+        assert gates(result) == gates(one) and len([g for g in gates(one) if g.startswith("FAILED gate")]) >= 3
+    for other in (doc_popen, doc_remote):
+        assert [(c["nodeid"], c["name"]) for c in other["cases"]] == [(c["nodeid"], c["name"]) for c in doc["cases"]]  # once each
+        assert [c["metrics"] for c in other["cases"]] == [c["metrics"] for c in doc["cases"]]
+        assert other["tests"] == doc["tests"] and other["gates"] == doc["gates"] and other["tables"] == doc["tables"]
+    ran_at = {p.name.split("-", 1)[0]: p.read_text() for p in seen.iterdir()}
+    assert {"gw0", "gw1"} <= set(ran_at)
+    assert any(where.startswith(str(home)) for where in ran_at.values()), ran_at  # the socket host ran tests in its own folder
