@@ -212,10 +212,14 @@ class UltralyticsFamily(Family):
         logits = [captured[k] for k in sorted((k for k in captured if k.startswith("class_logits_")), key=lambda k: int(k.rsplit("_", 1)[1]))]
         if len(logits) != len(capture.levels):
             return {}
-        return {"cells": trace_cells(logits, list(capture.levels), capture.detections, capture.geometry, captured.get("anchor_boxes"))}
+        # traced on the first per-box question (gradients, ablation): EigenCAM alone never needs it
+        return {"trace": (logits, captured.get("anchor_boxes"))}
 
     def cell_of(self, capture: Capture, detection: Detection) -> Cell | None:
-        """The anchor point traced for ``detection`` right after its forward, when there is one."""
+        """The anchor point ``detection`` came from (traced from its forward's logits), when there is one."""
+        if "cells" not in capture.memo and "trace" in capture.memo:
+            logits, anchors = capture.memo.pop("trace")
+            capture.memo["cells"] = trace_cells(logits, list(capture.levels), capture.detections, capture.geometry, anchors)
         cells = capture.memo.get("cells")
         return cells[detection.index] if cells is not None and detection.index < len(cells) else None
 

@@ -165,7 +165,7 @@ def test_each_detection_is_traced_to_the_anchor_nms_kept(arch):
     with torch.no_grad():
         _, kept = non_max_suppression(net(x), d.family.conf, d.family.iou, max_det=d.family.max_det, return_idxs=True)
     offsets = np.cumsum([0] + [v.shape[-2] * v.shape[-1] for v in analysis.levels.values()])
-    cells = analysis.capture.memo["cells"]
+    cells = [d.family.cell_of(analysis.capture, det) for det in analysis.detections]  # traced on first use
     traced = [int(offsets[i] + y * analysis.levels[name].shape[-1] + x) for name, i, y, x in cells]
     assert len(traced) == len(analysis.detections) > 0 and traced == kept[0].flatten().tolist()
 
@@ -177,7 +177,8 @@ def test_saturated_scores_are_told_apart_by_their_boxes():
         branch[-1].weight.data.mul_(500.0)
     analysis = CamEngine(yolo_detector(model, imgsz=IMGSZ, max_det=20)).analyze(load_image(noise(203, 317, seed=4)))
     assert sum(d.score == 1.0 for d in analysis.detections) >= 5
-    assert len(set(analysis.capture.memo["cells"])) == len(analysis.detections)
+    family = analysis.engine.detector.family
+    assert len({family.cell_of(analysis.capture, d) for d in analysis.detections}) == len(analysis.detections)
 
 
 # -- geometry and alignment ------------------------------------------------------------------------
