@@ -30,7 +30,9 @@ class Owner(Protocol):
     detector: Detector
     method: str
     max_cells: int
-    batch_size: int
+    batch_size: int | None
+
+    def batch_for(self, height: int, width: int) -> int: ...
 
     def attach_graph(self, analysis: ImageAnalysis) -> None: ...
 

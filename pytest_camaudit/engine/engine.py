@@ -32,7 +32,12 @@ DEFAULT_MAX_CELLS = 16_384
 """Common-grid budget: the finest feature level with at most this many cells carries the CAM."""
 
 DEFAULT_BATCH = 8
-"""Images per detector call for the extra forwards of one image (``--camaudit-batch-size``)."""
+"""Most images per detector call for the extra forwards of one image (``--camaudit-batch-size``)."""
+
+CPU_BATCH_PIXELS = 262_144
+"""On a CPU, automatic batches hold at most this many image pixels (512×512): batching small
+images pays (shapes, 160×160: 1.31× on the context check), large ones do not (R50 at 480×640,
+resized to 800×1067: 0.65×, memory-bound; ``benchmarks/bench_batching.py``)."""
 
 
 def to_tensor(pixels: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -51,12 +56,14 @@ class CamEngine:
         cache_size: how many image analyses to keep (least recently used are dropped).
         batch_size: images per detector call for the extra forwards of one image (context
             re-scores, D-RISE masks, deletion / insertion curves): copies of one image share its
-            size, hence its padding, so they batch exactly (see :meth:`detect`).
+            size, hence its padding, so they batch exactly (see :meth:`detect`). ``None``
+            (automatic, see :meth:`batch_for`): :data:`DEFAULT_BATCH` on a GPU, on a CPU as many as
+            fit :data:`CPU_BATCH_PIXELS`.
     """
 
     def __init__(self, detector: Detector, method: str = "eigencam", max_cells: int = DEFAULT_MAX_CELLS, cache_size: int = 8,
-                 batch_size: int = DEFAULT_BATCH) -> None:
-        if batch_size < 1:
+                 batch_size: int | None = None) -> None:
+        if batch_size is not None and batch_size < 1:
             raise ValueError(f"`batch_size` must be at least 1, got {batch_size}")
         self.detector = detector
         self.method = method
@@ -129,9 +136,19 @@ class CamEngine:
         capture.memo = detector.family.memo(detector, captured, capture)
         return capture
 
+    def batch_for(self, height: int, width: int) -> int:
+        """Images per detector call for copies of a ``height`` × ``width`` image: the engine's
+        ``batch_size`` when set, else :data:`DEFAULT_BATCH` on a GPU and, on a CPU, as many as
+        fit :data:`CPU_BATCH_PIXELS` (at least 1, at most :data:`DEFAULT_BATCH`)."""
+        if self.batch_size is not None:
+            return self.batch_size
+        if self.detector.device.type != "cpu":
+            return DEFAULT_BATCH
+        return max(1, min(DEFAULT_BATCH, CPU_BATCH_PIXELS // max(1, height * width)))
+
     def detect(self, images: Sequence[np.ndarray], batch_size: int | None = None) -> list[list[Detection]]:
         """Plain detection (no hooks, no autograd) of ``uint8 [H, W, 3]`` images, ``batch_size``
-        (default: the engine's) per forward.
+        (default: :meth:`batch_for` the first image) per forward.
 
         Batched scores equal one-at-a-time scores to float32 rounding (≤ 1e-5 measured; kernels
         round differently with the batch's size), and a run is deterministic: the same images in
@@ -139,7 +156,9 @@ class CamEngine:
         """
         device = self.detector.device
         tensors = [to_tensor(im, device) for im in images]
-        return self.detector.detect(tensors, self.batch_size if batch_size is None else batch_size)
+        if batch_size is None:
+            batch_size = self.batch_for(*images[0].shape[:2]) if len(images) else 1
+        return self.detector.detect(tensors, batch_size)
 
     def fill_colour(self) -> np.ndarray:
         """``uint8 [3]``: the detector's neutral fill (see :meth:`Detector.fill_colour`)."""

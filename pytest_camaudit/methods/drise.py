@@ -129,7 +129,7 @@ def _masked_forwards(analysis: ImageAnalysis, config: DriseConfig) -> DriseRun:
     h, w = pixels.shape[-2:]
     masks = MaskSet(config.masks, h, w, config.cells, config.keep, config.seed)
     show = config.progress if config.progress is not None else (config.masks >= 500 and sys.stderr.isatty())
-    batch = config.batch_size or analysis.engine.batch_size
+    batch = config.batch_size or analysis.engine.batch_for(h, w)
     outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     with _progress(config.masks, bool(show)) as bar, torch.no_grad():
         for start in range(0, config.masks, batch):

@@ -58,14 +58,17 @@ def parse_probability(value: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def parse_batch_size(value: str) -> int:
-    """A whole number ≥ 1."""
+def parse_batch_size(value: str) -> int | None:
+    """``auto`` (``None``) or a whole number ≥ 1."""
+    text = str(value).strip().lower()
+    if text == "auto":
+        return None
     try:
-        n = int(str(value).strip())
+        n = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}") from None
+        raise argparse.ArgumentTypeError(f"expected auto or a whole number >= 1, got {value!r}") from None
     if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}")
+        raise argparse.ArgumentTypeError(f"expected auto or a whole number >= 1, got {value!r}")
     return n
 
 
@@ -134,7 +137,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("device", "auto (cuda when available), cpu, cuda or cuda:N", parse_device, "auto"),
     OptionSpec("score-threshold", "minimum detection score, 0..1 (default 0.5)", parse_probability, 0.5),
     OptionSpec("batch-size", "images per detector call for the extra forwards of one image: context re-scores, D-RISE masks, "
-               "deletion / insertion curves (default 8)", parse_batch_size, 8),
+               "deletion / insertion curves: auto (default: 8 on a GPU; on a CPU as many as fit 512x512 pixels) or a number",
+               parse_batch_size, None),
     OptionSpec("json", "write the run's record as JSON (per case: detections, metrics, verdicts, figures; gate inputs; the run's "
                "identity) to this path; shards merge with `python -m pytest_camaudit merge`", parse_path, None),
     OptionSpec("markdown", "write a Markdown summary (verdict, gates, per-class table, failing cases; < 64 KB) to this path, "
@@ -170,7 +174,8 @@ class Settings:
     method: str = "eigencam"
     device: str = "auto"
     score_threshold: float = 0.5
-    batch_size: int = 8
+    batch_size: int | None = None
+    """None: automatic (see ``CamEngine.batch_for``)."""
     json: str | None = None
     markdown: str | None = None
     defer_gates: bool | None = None

@@ -72,7 +72,7 @@ def test_a_bad_batch_size_is_a_usage_error(pytester, value):
     pytester.makepyfile("def test_nothing():\n    pass\n")
     result = pytester.runpytest(f"--camaudit-batch-size={value}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"*--camaudit-batch-size: expected a whole number >= 1, got '{value}'*"])
+    result.stderr.fnmatch_lines([f"*--camaudit-batch-size: expected auto or a whole number >= 1, got '{value}'*"])
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine: --camaudit-device=cuda cannot run here")
@@ -91,3 +91,26 @@ def test_cuda_device_gives_the_cpu_verdicts(pytester, tmp_path):
         """
     )
     pytester.runpytest_subprocess("--camaudit-device=cuda").assert_outcomes(passed=1)
+
+
+def test_automatic_batches_fit_the_device(shapes_detector):
+    from pytest_camaudit.engine.engine import CPU_BATCH_PIXELS, DEFAULT_BATCH
+
+    auto = CamEngine(shapes_detector)  # on the CPU
+    assert auto.batch_for(160, 160) == DEFAULT_BATCH  # small images batch (1.31x measured)
+    assert auto.batch_for(480, 640) == 1  # large ones do not pay on a CPU (0.65x on R50)
+    assert auto.batch_for(256, 512) == CPU_BATCH_PIXELS // (256 * 512) == 2
+    assert CamEngine(shapes_detector, batch_size=3).batch_for(480, 640) == 3  # an explicit size wins
+    with pytest.raises(ValueError, match="at least 1"):
+        CamEngine(shapes_detector, batch_size=0)
+
+
+def test_the_option_reaches_the_engine(pytester):
+    pytester.makepyfile(
+        "def test_it(camaudit_cam_engine):\n"
+        "    print('BATCH', camaudit_cam_engine.batch_size, camaudit_cam_engine.batch_for(480, 640))\n"
+    )
+    result = pytester.runpytest("-s", "-p", "no:cacheprovider", "--camaudit-device=cpu")
+    result.stdout.fnmatch_lines(["*BATCH None 1*"])
+    result = pytester.runpytest("-s", "-p", "no:cacheprovider", "--camaudit-device=cpu", "--camaudit-batch-size=4")
+    result.stdout.fnmatch_lines(["*BATCH 4 4*"])
