@@ -1,4 +1,4 @@
-"""The one check for "a number in a range" that options, thresholds and assertions share.
+"""The checks for "a number in a range" that options, thresholds, assertions and the merge CLI share.
 
 Callers turn the :class:`ValueError` into what their layer raises: an ``argparse`` usage error for
 a command-line option, an :class:`~pytest_camaudit.errors.ExpectationError` for an assertion's
@@ -26,3 +26,18 @@ def number_in(value: object, lo: float = 0.0, hi: float = 1.0) -> float:
     if not math.isfinite(x) or not lo <= x <= hi:
         raise problem
     return x
+
+
+def whole_number(value: object, lo: int = 1) -> int:
+    """``int(value)`` when it is a whole number ≥ ``lo`` (surrounding spaces allowed).
+
+    Raises:
+        ValueError: ``expected a whole number >= lo, got <value>``.
+    """
+    try:
+        n = int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"expected a whole number >= {lo}, got {value!r}") from None
+    if n < lo:
+        raise ValueError(f"expected a whole number >= {lo}, got {value!r}")
+    return n

@@ -19,7 +19,7 @@ import pytest
 from ..dataset.thresholds import parse_class_thresholds, parse_gate_mass, parse_tolerances
 from ..detectors.specs import spec_kind
 from ..methods.registry import canonical_name, method_names
-from ..validation import number_in
+from ..validation import number_in, whole_number
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -60,16 +60,12 @@ def parse_probability(value: str) -> float:
 
 def parse_batch_size(value: str) -> int | None:
     """``auto`` (``None``) or a whole number ≥ 1."""
-    text = str(value).strip().lower()
-    if text == "auto":
+    if str(value).strip().lower() == "auto":
         return None
     try:
-        n = int(text)
+        return whole_number(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected auto or a whole number >= 1, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected auto or a whole number >= 1, got {value!r}")
-    return n
 
 
 def parse_path(value: str) -> str:
