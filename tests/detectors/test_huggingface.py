@@ -17,6 +17,7 @@ import pytest
 import torch
 from support import hf  # skips this module where transformers is not installed
 from support.hooks import count_hooks
+from support.network import block_network
 
 import pytest_camaudit.detectors.detr
 import pytest_camaudit.detectors.rtdetr  # noqa: F401
@@ -34,7 +35,7 @@ SIZES = [(203, 317), (157, 419)]
 
 @pytest.fixture(autouse=True)
 def offline(monkeypatch):
-    hf.block_network(monkeypatch)
+    block_network(monkeypatch)
 
 
 def noise(h: int, w: int, seed: int = 0) -> np.ndarray:

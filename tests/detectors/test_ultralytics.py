@@ -1,4 +1,4 @@
-"""ultralytics YOLO (v8, 11, 26): detections, tracing, geometry, gradients, methods, loading.
+"""ultralytics YOLO (v8, 11, 26): detections, tracing, geometry, gradients, methods (loading: test_ultralytics_loading.py).
 
 Random models are built offline from ultralytics' own yaml files (their batch norms set from one
 batch of noise — a fresh YOLO in eval mode has vanishing activations — and their class scores
@@ -11,42 +11,26 @@ from __future__ import annotations
 
 import copy
 import functools
-import os
-import socket
-import subprocess
-import sys
-import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from support.hooks import count_hooks
+from support.network import block_network
+from support.yolo import SCENE, as_tensor, noise  # first: skips this module where ultralytics is not installed
+from ultralytics.models.yolo.detect import DetectionPredictor
+from ultralytics.nn.tasks import DetectionModel
 
-from pytest_camaudit.zoo.yolo_inference import offline_ultralytics
+from pytest_camaudit.detectors.base import Detector
+from pytest_camaudit.detectors.loading import load_detector
+from pytest_camaudit.detectors.ultralytics import UltralyticsFamily, yolo_detector
+from pytest_camaudit.detectors.yolo_head import classification_branches
+from pytest_camaudit.engine.engine import CamEngine
+from pytest_camaudit.engine.images import load_image
+from pytest_camaudit.errors import DetectorRuntimeError
+from pytest_camaudit.methods import cam_for, drise_method
+from pytest_camaudit.zoo.yolo_inference import letterbox, letterbox_geometry, model_stride
 
-try:  # the plugin's offline import first (YOLO_OFFLINE, a temporary settings folder), so importorskip finds it done
-    offline_ultralytics()
-except ImportError:
-    pass
-ultralytics = pytest.importorskip("ultralytics", reason="ultralytics is not installed (pip install 'pytest-camaudit[yolo]')")
-
-from support.hooks import count_hooks  # noqa: E402
-from ultralytics.models.yolo.detect import DetectionPredictor  # noqa: E402
-from ultralytics.nn.tasks import DetectionModel  # noqa: E402
-
-from pytest_camaudit.detectors.base import Detector  # noqa: E402
-from pytest_camaudit.detectors.loading import load_detector  # noqa: E402
-from pytest_camaudit.detectors.ultralytics import UltralyticsFamily, yolo_detector  # noqa: E402
-from pytest_camaudit.detectors.yolo_head import classification_branches  # noqa: E402
-from pytest_camaudit.engine.engine import CamEngine  # noqa: E402
-from pytest_camaudit.engine.images import load_image  # noqa: E402
-from pytest_camaudit.errors import DetectorRuntimeError, ModelLoadError  # noqa: E402
-from pytest_camaudit.methods import cam_for, drise_method  # noqa: E402
-from pytest_camaudit.zoo.yolo import load_yolo_checkpoint  # noqa: E402
-from pytest_camaudit.zoo.yolo_inference import letterbox, letterbox_geometry, model_stride  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[2]
-SCENE = ROOT / "example_suite" / "data" / "images" / "scene-20000039.png"
 ARCHS = ("yolov8n", "yolo11n", "yolo26n")
 LABELS = ("cat", "dog", "car", "tree", "person")
 IMGSZ = 320
@@ -55,20 +39,7 @@ IMGSZ = 320
 @pytest.fixture(autouse=True)
 def offline(monkeypatch):
     """Every socket connection fails loudly: nothing may reach the network."""
-
-    def refuse(self, address, *args, **kwargs):
-        raise OSError(f"network access attempted during an offline test: {address}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-
-
-def noise(h: int, w: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
-
-
-def as_tensor(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255
+    block_network(monkeypatch)
 
 
 @functools.cache
@@ -315,111 +286,3 @@ def test_no_hooks_of_ours_are_left_even_when_the_model_raises(zoo, monkeypatch):
     with pytest.raises(DetectorRuntimeError, match="boom inside the Detect head"):
         engine.analyze(load_image(noise(150, 170, seed=10)))
     assert count_hooks(zoo.model) == 0
-
-
-@pytest.mark.slow
-def test_importing_ultralytics_leaves_threads_environment_and_printing_alone():
-    # and its monkey patches: PIL.Image.open (which tries to install pi-heif on every unreadable image), torch.save, cv2's I/O
-    code = (
-        "import os, cv2, numpy as np, torch\n"
-        "from PIL import Image\n"
-        "torch.set_num_threads(2); cv2.setNumThreads(3)\n"
-        "before = (torch.get_num_threads(), cv2.getNumThreads(), np.get_printoptions(), str(torch.ones(3) / 3), "
-        "os.environ.get('OMP_NUM_THREADS'), Image.open, torch.save, cv2.imread, cv2.imwrite)\n"
-        "from pytest_camaudit.detectors.ultralytics import import_ultralytics\n"
-        "import_ultralytics()\n"
-        "after = (torch.get_num_threads(), cv2.getNumThreads(), np.get_printoptions(), str(torch.ones(3) / 3), "
-        "os.environ.get('OMP_NUM_THREADS'), Image.open, torch.save, cv2.imread, cv2.imwrite)\n"
-        "assert before == after, (before, after)\n"
-        "assert os.environ['YOLO_OFFLINE'] == '1' and 'camaudit-yolo-config' in os.environ['YOLO_CONFIG_DIR']\n"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YOLO_") and k != "OMP_NUM_THREADS"}
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "Ultralytics Settings" not in proc.stdout + proc.stderr
-
-
-# -- loading ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def saved(tmp_path_factory) -> Path:
-    """``shapes-yolo`` as ultralytics itself writes a checkpoint: the pickled fp16 model and its training arguments."""
-    model, _, _ = load_yolo_checkpoint("shapes-yolo")
-    path = tmp_path_factory.mktemp("ultralytics") / "best.pt"
-    torch.save({"model": copy.deepcopy(model).half(), "train_args": {"imgsz": 160, "task": "detect"},
-                "version": ultralytics.__version__}, path)
-    return path
-
-
-@pytest.mark.parametrize("name", ["shapes-yolo", "shapes-yolo-shortcut"])
-def test_load_detector_loads_the_zoo_yolos(name):
-    d = load_detector(name, device="cpu")
-    assert d.name == name and d.meta["imgsz"] == 160 and "AGPL-3.0" in d.meta["license"]
-    assert d.detect([as_tensor(load_image(SCENE).pixels)])[0]
-
-
-def test_load_detector_builds_a_yaml_with_random_weights():
-    d = load_detector("yolo11n.yaml", device="cpu")
-    assert isinstance(d.family, UltralyticsFamily) and d.family.image_size(d.model) == 640
-    assert len(d.class_names) == 81 and "noise" in d.meta["weights"]
-    with pytest.raises(ModelLoadError, match=r"cannot build an ultralytics YOLO from yolo99z\.yaml"):
-        load_detector("yolo99z.yaml", device="cpu")
-    with pytest.raises(ModelLoadError, match="never downloaded"):
-        load_detector("https://example.com/yolo11n.yaml", device="cpu")
-
-
-def test_load_detector_reads_an_ultralytics_checkpoint(saved, zoo):
-    d = load_detector(str(saved), device="cpu")
-    assert isinstance(d.family, UltralyticsFamily) and d.family.image_size(d.model) == 160 and d.name == "best.pt"
-    image = as_tensor(load_image(SCENE).pixels)
-    (a,), (b,) = d.run([image]), zoo.run([image])
-    assert torch.equal(a["labels"], b["labels"]) and torch.allclose(a["boxes"], b["boxes"], atol=1e-3)
-    with pytest.raises(ModelLoadError, match="--camaudit-weights does not apply"):
-        load_detector(str(saved), weights=str(saved), device="cpu")
-
-
-def test_a_broken_ultralytics_checkpoint_names_the_file(saved, tmp_path):
-    truncated = tmp_path / "truncated.pt"
-    truncated.write_bytes(saved.read_bytes()[:5000])
-    with pytest.raises(ModelLoadError, match=rf"{truncated}.*corrupt or not a checkpoint of a known family"):
-        load_detector(str(truncated), device="cpu")
-    missing_tensors = tmp_path / "missing.pt"  # its pickle still names ultralytics' classes
-    with zipfile.ZipFile(saved) as src, zipfile.ZipFile(missing_tensors, "w") as dst:
-        for item in src.infolist():
-            if "/data/" not in item.filename:
-                dst.writestr(item, src.read(item.filename))
-    with pytest.raises(ModelLoadError, match=rf"cannot load the ultralytics checkpoint {missing_tensors}"):
-        load_detector(str(missing_tensors), device="cpu")
-
-
-INNER = f"""
-def test_audit(camaudit):
-    case = camaudit.audit({str(SCENE)!r})
-    assert case.detector.family.name == "ultralytics-yolo"
-    tri = case.assert_detected("triangle", [116.9, 18.9, 140.5, 44.2])
-    case.assert_cam_mass(tri, at_least=0.3, method="eigengradcam")
-    case.assert_survives_without_context(tri, max_drop=0.5)
-"""
-
-
-@pytest.mark.slow
-def test_pytest_run_with_the_zoo_yolo(pytester):
-    pytester.makepyfile(INNER)
-    pytester.runpytest("--camaudit-model=shapes-yolo", "-p", "no:cacheprovider").assert_outcomes(passed=1)
-
-
-@pytest.mark.slow
-def test_pytest_run_with_a_conftest_returning_a_yolo_object(pytester, saved):
-    pytester.makeconftest(
-        f"""
-        import pytest
-        from ultralytics import YOLO
-
-        @pytest.fixture(scope="session")
-        def camaudit_detector():
-            return YOLO({str(saved)!r})  # the YOLO object itself: the plugin explains its network
-        """
-    )
-    pytester.makepyfile(INNER)
-    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)

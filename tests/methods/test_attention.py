@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from support import hf  # skips this module where transformers is not installed
+from support.network import block_network
 
 from pytest_camaudit.detectors.detr import attention_bars, relevance_rules
 from pytest_camaudit.detectors.huggingface import hf_detector
@@ -20,7 +21,7 @@ IMAGE = np.random.default_rng(3).integers(0, 256, (203, 317, 3), dtype=np.uint8)
 
 @pytest.fixture(autouse=True)
 def offline(monkeypatch):
-    hf.block_network(monkeypatch)
+    block_network(monkeypatch)
 
 
 @pytest.fixture(scope="module")

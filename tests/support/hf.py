@@ -10,7 +10,6 @@ RT-DETR: 320×320) so that a forward takes well under a second on two cores.
 from __future__ import annotations
 
 import functools
-import socket
 
 import pytest
 import torch
@@ -112,13 +111,3 @@ def processor(family: str):
 
 def model(family: str) -> torch.nn.Module:
     return tiny_detr() if family == "detr" else tiny_rtdetr()
-
-
-def block_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make every socket connection fail loudly (nothing may reach the Hub)."""
-
-    def refuse(self, address, *args, **kwargs):
-        raise OSError(f"network access attempted during an offline test: {address}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)

@@ -7,10 +7,10 @@ Skipped, with the reason, where ultralytics is not installed. Nothing here reach
 from __future__ import annotations
 
 import functools
-import socket
 
 import pytest
 import torch
+from support.network import block_network
 
 from pytest_camaudit.zoo.yolo_inference import offline_ultralytics
 
@@ -31,12 +31,7 @@ from pytest_camaudit.zoo.yolo import YOLO_MODELS, load_yolo_checkpoint, shipped_
 @pytest.fixture(autouse=True)
 def offline(monkeypatch):
     """Every socket connection fails loudly: nothing may reach the network."""
-
-    def refuse(self, address, *args, **kwargs):
-        raise OSError(f"network access attempted during an offline test: {address}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    block_network(monkeypatch)
 
 
 @functools.cache
