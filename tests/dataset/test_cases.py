@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from support.usage import assert_usage_error
 
 from pytest_camaudit.zoo.dataset import write_coco_dataset
 
@@ -188,12 +189,7 @@ def test_marker_misuse_is_a_collection_error_and_the_fixture_needs_a_source(data
     ],
 )
 def test_bad_threshold_options_are_usage_errors(pytester, args, ini, message):
-    if ini:
-        pytester.makeini(f"[pytest]\n{ini}\n")
-    pytester.makepyfile("def test_nothing():\n    pass\n")
-    result = pytester.runpytest(*args)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([message])
+    assert_usage_error(pytester, args, ini, message)
 
 
 def test_every_new_flag_has_an_ini_twin(pytester):

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.usage import assert_usage_error
 
 from pytest_camaudit.zoo.dataset import write_coco_dataset
 
@@ -92,12 +93,7 @@ def test_ini_twins_and_command_line_precedence(pytester):
     ],
 )
 def test_bad_option_values_are_usage_errors_saying_what_is_accepted(pytester, args, ini, message):
-    if ini:
-        pytester.makeini(f"[pytest]\n{ini}\n")
-    pytester.makepyfile("def test_nothing():\n    pass\n")
-    result = pytester.runpytest(*args)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([message])
+    assert_usage_error(pytester, args, ini, message)
 
 
 def test_detector_is_loaded_once_per_session_and_fixtures_compose(pytester):
