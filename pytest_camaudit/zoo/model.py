@@ -162,35 +162,37 @@ def save_checkpoint(model: FasterRCNN, path: Path, name: str, config: Mapping[st
     tmp.replace(path)
 
 
-def read_checkpoint(path: Path, hint: str | None = None) -> dict[str, Any]:
-    """Load and validate a zoo checkpoint file.
+def read_checkpoint(path: Path, hint: str | None = None, *, fmt: str = CHECKPOINT_FORMAT,
+                    keys: tuple[str, ...] = ("classes", "config", "state_dict"), kind: str = "detector checkpoint",
+                    expected: str = "zoo checkpoint") -> dict[str, Any]:
+    """Load and validate a zoo checkpoint file (plain tensors and values only: ``weights_only``).
 
     Args:
         path: the ``.pt`` file.
         hint: what to do when the file is missing or broken (default: retrain it).
+        fmt: the ``format`` string the file must carry (the YOLO zoo has its own).
+        keys: entries the payload must have.
+        kind, expected: how messages name the file and what it should be.
 
     Raises:
         ZooCheckpointError: naming ``path`` and what to do, when the file is missing, not a
-            torch file, or not a zoo checkpoint.
+            torch file, or not a zoo checkpoint of ``fmt``.
     """
     path = Path(path)
     hint = hint or "retrain it with `python -m pytest_camaudit.zoo train --out <file>`"
     if not path.is_file():
-        raise ZooCheckpointError(f"detector checkpoint {path} does not exist; {hint}")
+        raise ZooCheckpointError(f"{kind} {path} does not exist; {hint}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a truncated or foreign file
         raise ZooCheckpointError(
-            f"detector checkpoint {path} is corrupt or not a PyTorch file ({type(exc).__name__}: {exc}); {hint}"
+            f"{kind} {path} is corrupt or not a PyTorch file ({type(exc).__name__}: {exc}); {hint}"
         ) from exc
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ZooCheckpointError(
-            f"detector checkpoint {path} is not a pytest-camaudit zoo checkpoint "
-            f"(expected format {CHECKPOINT_FORMAT!r}); {hint}"
-        )
-    for key in ("classes", "config", "state_dict"):
-        if key not in payload:
-            raise ZooCheckpointError(f"detector checkpoint {path} lacks {key!r}; {hint}")
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        raise ZooCheckpointError(f"{kind} {path} is not a pytest-camaudit {expected} (expected format {fmt!r}); {hint}")
+    missing = [k for k in keys if k not in payload]
+    if missing:
+        raise ZooCheckpointError(f"{kind} {path} lacks {', '.join(map(repr, missing))}; {hint}")
     return payload
 
 

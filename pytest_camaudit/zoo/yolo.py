@@ -31,7 +31,7 @@ from torch import nn
 
 from .catalog import CHECKPOINT_FORMATS, MODELS, names_of
 from .evaluate import EVAL_SEED_BASE, CueDependence, EvalResult, cue_dependence, evaluate_model
-from .model import ZooCheckpointError
+from .model import ZooCheckpointError, read_checkpoint
 from .world import CLASSES, DEFAULT_SIZE, VARIANTS, make_layout, render_variant
 from .yolo_inference import offline_ultralytics, yolo_detections
 
@@ -263,19 +263,8 @@ def load_yolo_checkpoint(path: Path | str) -> tuple[nn.Module, list[str], dict[s
     shipped = str(path) in YOLO_MODELS
     file = shipped_yolo_checkpoint(str(path)) if shipped else Path(path)
     hint = f"regenerate it with `{regenerate_yolo_command(str(path) if shipped else file.stem, file)}`"
-    if not file.is_file():
-        raise ZooCheckpointError(f"YOLO checkpoint {file} does not exist; {hint}")
-    try:
-        payload = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a truncated or foreign file
-        raise ZooCheckpointError(
-            f"YOLO checkpoint {file} is corrupt or not a PyTorch file ({type(exc).__name__}: {exc}); {hint}"
-        ) from exc
-    if not isinstance(payload, dict) or payload.get("format") != YOLO_FORMAT:
-        raise ZooCheckpointError(f"{file} is not a pytest-camaudit YOLO checkpoint (format {YOLO_FORMAT!r}); {hint}")
-    missing = [k for k in ("classes", "yaml", "imgsz", "state_dict") if k not in payload]
-    if missing:
-        raise ZooCheckpointError(f"YOLO checkpoint {file} lacks {', '.join(missing)}; {hint}")
+    payload = read_checkpoint(file, hint, fmt=YOLO_FORMAT, keys=("classes", "yaml", "imgsz", "state_dict"),
+                              kind="YOLO checkpoint", expected="YOLO checkpoint")
     classes = [str(c) for c in payload["classes"]]
     try:
         model = _fresh_model(payload["yaml"], len(classes) - 1)
