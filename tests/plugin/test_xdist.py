@@ -140,11 +140,11 @@ def test_tx_gateways_popen_and_socket_bring_every_case_once_and_gates_judged_on_
     """``--tx 2*popen`` and a socket gateway (a pool of hosts): the same cases, tables and gates as one process."""
     write_coco_dataset(pytester.path / "data", list(range(20_000_000, 20_000_006)), "shapes")
     pytester.makeini("[pytest]\ncamaudit_device = cpu\ncamaudit_method = eigengradcam\n")
-    seen = pytester.path.parent / "seen"
-    pytester.makepyfile(test_gated=GATED.replace("{seen!r}", repr(str(seen))))
     spec, home = socket_gateway
 
     def run(name, *args):
+        """One run; its workers note where they ran each test in their own folder ``seen-<name>``."""
+        pytester.makepyfile(test_gated=GATED.replace("{seen!r}", repr(str(pytester.path.parent / f"seen-{name}"))))
         result = pytester.runpytest("-p", "no:cacheprovider", f"--camaudit-json={pytester.path / name}.json", *args)
         return result, json.loads((pytester.path / f"{name}.json").read_text())
 
@@ -168,6 +168,9 @@ def test_tx_gateways_popen_and_socket_bring_every_case_once_and_gates_judged_on_
         assert [(c["nodeid"], c["name"]) for c in other["cases"]] == [(c["nodeid"], c["name"]) for c in doc["cases"]]  # once each
         assert [c["metrics"] for c in other["cases"]] == [c["metrics"] for c in doc["cases"]]
         assert other["tests"] == doc["tests"] and other["gates"] == doc["gates"] and other["tables"] == doc["tables"]
-    ran_at = {p.name.split("-", 1)[0]: p.read_text() for p in seen.iterdir()}
-    assert {"gw0", "gw1"} <= set(ran_at)
-    assert any(where.startswith(str(home)) for where in ran_at.values()), ran_at  # the socket host ran tests in its own folder
+    for name in ("popen", "remote"):
+        ran_at = {p.name: p.read_text() for p in (pytester.path.parent / f"seen-{name}").iterdir()}
+        assert len(ran_at) == 6 and {n.split("-", 1)[0] for n in ran_at} == {"gw0", "gw1"}, ran_at  # both workers ran tests
+    # gw0 is the socket host: it ran its tests in its own folder (the rsynced copy), gw1 (popen) in ours
+    assert {where.startswith(str(home)) for n, where in ran_at.items() if n.startswith("gw0-")} == {True}, ran_at
+    assert {where.startswith(str(home)) for n, where in ran_at.items() if n.startswith("gw1-")} == {False}, ran_at
