@@ -8,7 +8,7 @@ from __future__ import annotations
 import cv2  # noqa: F401
 import pytest
 import pytorch_grad_cam  # noqa: F401
-import torch  # noqa: F401
+import torch
 import torchvision  # noqa: F401
 
 import pytest_camaudit.audit.auditor
@@ -56,3 +56,19 @@ def scene_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("scenes")
     write_coco_dataset(out, list(range(20_000_000, 20_000_006)), "shapes")
     return out
+
+
+@pytest.fixture
+def one_torch_thread(monkeypatch):
+    """Every process of the test runs torch on one thread: this one, and xdist workers and gateways started from it.
+
+    Runs compared number for number must sum floats in the same order. Under ``-n 2`` each worker
+    gets ``cores // 2`` threads and one process gets all the cores, and on 2 cores that 1-vs-2
+    flips a rounded digit now and then (``OMP_NUM_THREADS`` is the user's choice the plugin keeps).
+    Request it before any fixture that starts a process.
+    """
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

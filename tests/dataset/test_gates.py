@@ -87,7 +87,7 @@ def test_a_failed_gate_fails_the_run_with_a_table_in_terminal_and_report(data, t
 
 
 @pytest.mark.slow
-def test_gates_see_every_worker_s_cases_under_xdist(data):
+def test_gates_see_every_worker_s_cases_under_xdist(one_torch_thread, data):
     args = ["--camaudit-cases=data/annotations.json", "--camaudit-gate-recall=1.0", "--camaudit-gate-mass=0.99:0.5"]
     plain = data.runpytest(*args)
     distributed = data.runpytest(*args, "-n", "2")

@@ -54,7 +54,7 @@ def _run(suite, *args):
     return result, json.loads((out / "s.json").read_text()), (out / "r.html").read_text()
 
 
-def test_two_workers_report_every_case_exactly_once_with_totals_of_all_workers(suite):
+def test_two_workers_report_every_case_exactly_once_with_totals_of_all_workers(one_torch_thread, suite):
     serial, doc1, _ = _run(suite)
     parallel, doc2, html = _run(suite, "-n", "2")
     assert "2 workers" in parallel.stdout.str() or "created: 2/2 workers" in parallel.stdout.str()
@@ -136,7 +136,7 @@ def socket_gateway(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_tx_gateways_popen_and_socket_bring_every_case_once_and_gates_judged_on_all(pytester, socket_gateway):
+def test_tx_gateways_popen_and_socket_bring_every_case_once_and_gates_judged_on_all(one_torch_thread, pytester, socket_gateway):
     """``--tx 2*popen`` and a socket gateway (a pool of hosts): the same cases, tables and gates as one process."""
     write_coco_dataset(pytester.path / "data", list(range(20_000_000, 20_000_006)), "shapes")
     pytester.makeini("[pytest]\ncamaudit_device = cpu\ncamaudit_method = eigengradcam\n")
