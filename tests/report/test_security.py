@@ -177,22 +177,26 @@ def test_report_is_complete_after_ctrl_c_mid_run_and_a_test_that_errors(tmp_path
     (tmp_path / "test_long.py").write_text(INTERRUPTED_SUITE)
     report = tmp_path / "out" / "report.html"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
-    proc = subprocess.Popen(
+    # SIGINT back to its default in the child: a runner started in the background by a
+    # non-interactive shell (`cmd &`) ignores SIGINT, the child would inherit that, and Python then
+    # never raises KeyboardInterrupt (the run would sleep its 120 s out)
+    with subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "test_long.py", f"--camaudit-report={report}"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    try:
-        deadline = time.monotonic() + 240
-        while not (tmp_path / "started").exists():
-            assert proc.poll() is None, proc.stdout.read()
-            assert time.monotonic() < deadline, "the suite never reached its last test"
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    ) as proc:
+        try:
+            deadline = time.monotonic() + 240
+            while not (tmp_path / "started").exists():
+                assert proc.poll() is None, proc.stdout.read()
+                assert time.monotonic() < deadline, "the suite never reached its last test"
+                time.sleep(0.2)
+            proc.send_signal(signal.SIGINT)
+            out, _ = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     assert proc.returncode == 2, out  # pytest's exit code for an interrupted run
     assert "KeyboardInterrupt" in out and f"report: {report}" in out
     html = report.read_text()
