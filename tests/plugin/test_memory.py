@@ -59,6 +59,7 @@ def _scenes(pytester: pytest.Pytester, n: int) -> None:
         cv2.imwrite(str(pytester.path / f"scene-{i}.png"), cv2.cvtColor(make_scene(20_000_000 + i).image, cv2.COLOR_RGB2BGR))
 
 
+@pytest.mark.slow
 def test_no_analysis_or_map_of_a_finished_test_outlives_it_beyond_the_lru(pytester):
     _scenes(pytester, 12)
     pytester.makeconftest(TRACKING_CONFTEST)

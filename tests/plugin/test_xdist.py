@@ -54,6 +54,7 @@ def _run(suite, *args):
     return result, json.loads((out / "s.json").read_text()), (out / "r.html").read_text()
 
 
+@pytest.mark.slow
 def test_two_workers_report_every_case_exactly_once_with_totals_of_all_workers(one_torch_thread, suite):
     serial, doc1, _ = _run(suite)
     parallel, doc2, html = _run(suite, "-n", "2")
@@ -78,6 +79,7 @@ def test_two_workers_report_every_case_exactly_once_with_totals_of_all_workers(o
     assert sum(n.endswith(".cam_mass.mass") for n in props) == 6 and sum(n.endswith(".verdict") for n in props) == 15
 
 
+@pytest.mark.slow
 def test_each_worker_gets_its_share_of_the_cores(pytester, monkeypatch):
     """torch's default (one thread per core in every worker) oversubscribes the CPU under -n 2."""
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)

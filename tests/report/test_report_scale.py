@@ -36,6 +36,7 @@ def _size(report):
     return report.stat().st_size + sum(p.stat().st_size for p in (report.parent / f"{report.stem}_files").iterdir())
 
 
+@pytest.mark.slow
 def test_100_failing_cases_with_three_figures_each_stay_under_10_mb(pytester):
     pytester.makepyfile(SCALE_SUITE)
     report = pytester.path / "report.html"
@@ -49,6 +50,7 @@ def test_100_failing_cases_with_three_figures_each_stay_under_10_mb(pytester):
         assert max(full.size) == 480  # full size is full size
 
 
+@pytest.mark.slow
 def test_500_cases_render_to_a_page_the_size_of_their_text(tmp_path):
     cases = synthetic_cases(500)
     report = write_report(tmp_path / "big.html", cases, summary_for(cases))
