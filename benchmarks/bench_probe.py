@@ -15,49 +15,47 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from pytest_camaudit.engine.analysis import ImageAnalysis
 from pytest_camaudit.engine.engine import CamEngine
 from pytest_camaudit.engine.images import load_image
 from pytest_camaudit.methods import cam_for
 
 
-def spot_image(h: int, w: int, cy: int, cx: int) -> np.ndarray:
-    """``uint8 [h, w, 3]`` black with a 9×9 white spot centred at ``(cy, cx)``."""
-    image = np.zeros((h, w, 3), np.uint8)
-    image[cy - 4 : cy + 5, cx - 4 : cx + 5] = 255
-    return image
+def distance_in_cells(analysis: ImageAnalysis, cy: int, cx: int, grid: tuple[int, int]) -> float:
+    """The larger of the EigenCAM peak's vertical and horizontal distance from the spot, in cells of ``grid``."""
+    from support.probes import cell_on_image, peak
+
+    cell_y, cell_x = cell_on_image(analysis.geometry, grid)
+    py, px = peak(cam_for(analysis).values)
+    return max(abs(py - cy) / cell_y, abs(px - cx) / cell_x)
 
 
-def distance_in_cells(analysis: ImageAnalysis, cy: int, cx: int, coarsest: bool) -> float:
-    """The larger of the peak's vertical and horizontal distance from the spot, in cells on the image."""
-    g = analysis.geometry
-    grid = min((v.shape[-2:] for v in analysis.levels.values()), key=lambda s: s[0] * s[1]) if coarsest else analysis.grid
-    cell_y = g.padded[0] / grid[0] * g.original[0] / g.resized[0]
-    cell_x = g.padded[1] / grid[1] * g.original[1] / g.resized[1]
-    values = cam_for(analysis).values
-    py, px = np.unravel_index(np.argmax(values), values.shape)
-    return max(abs(int(py) - cy) / cell_y, abs(int(px) - cx) / cell_x)
+def coarsest(analysis: ImageAnalysis) -> tuple[int, int]:
+    """The smallest level grid of ``analysis``."""
+    h, w = min((tuple(v.shape[-2:]) for v in analysis.levels.values()), key=lambda s: s[0] * s[1])
+    return int(h), int(w)
 
 
 def main() -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' probe models
-    import detectors.test_huggingface as hf_tests
-    import detectors.test_ultralytics as yolo_tests
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' probe models and spots
+    from support import hf
+    from support.probes import SPOTS, spot_image
+    from support.yolo import PROBE_SPOTS, probe_detector
+
+    from pytest_camaudit.detectors.huggingface import hf_detector
 
     rows: list[tuple[str, list[float]]] = []
     yolo = []
-    for h, w, (cy, cx) in yolo_tests.SPOTS:
-        model = yolo_tests.DetectionModel(yolo_tests.PROBE, verbose=False).eval()
-        analysis = CamEngine(yolo_tests.yolo_detector(model, imgsz=yolo_tests.IMGSZ)).analyze(load_image(spot_image(h, w, cy, cx)))
-        yolo.append(distance_in_cells(analysis, cy, cx, coarsest=False))
+    for h, w, (cy, cx) in PROBE_SPOTS:
+        analysis = CamEngine(probe_detector()).analyze(load_image(spot_image(h, w, cy, cx)))
+        yolo.append(distance_in_cells(analysis, cy, cx, analysis.grid))
     rows.append(("ultralytics YOLO", yolo))
-    for family in hf_tests.FAMILIES:
+    for family in ("detr", "rt-detr"):
         found = []
-        for h, w, (cy, cx) in hf_tests.SPOTS:
-            detector = hf_tests.hf_detector(hf_tests.hf.probe(family), hf_tests.hf.processor(family), threshold=1.0)
-            found.append(distance_in_cells(CamEngine(detector, "eigencam").analyze(load_image(spot_image(h, w, cy, cx))), cy, cx, True))
+        for h, w, (cy, cx) in SPOTS:
+            detector = hf_detector(hf.probe(family), hf.processor(family), threshold=1.0)
+            analysis = CamEngine(detector, "eigencam").analyze(load_image(spot_image(h, w, cy, cx)))
+            found.append(distance_in_cells(analysis, cy, cx, coarsest(analysis)))
         rows.append((family, found))
     print(f"{'family':<20}{'worst':>8}  per image (cells; the tests allow 1)")
     for name, distances in rows:

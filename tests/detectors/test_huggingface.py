@@ -18,6 +18,7 @@ import torch
 from support import hf  # skips this module where transformers is not installed
 from support.hooks import count_hooks
 from support.network import block_network
+from support.probes import SPOTS, cell_on_image, peak, spot_image
 
 import pytest_camaudit.detectors.detr
 import pytest_camaudit.detectors.rtdetr  # noqa: F401
@@ -123,9 +124,6 @@ def test_geometry_is_the_processors(engines, family, size):
     assert all(abs(s - e) < 1 for s, e in zip(strides, [32] if family == "detr" else [8, 16, 32], strict=True))
 
 
-SPOTS = [(203, 317, (181, 290)), (157, 419, (140, 401)), (301, 173, (283, 25)), (161, 161, (20, 143))]  # as tests/engine/test_alignment.py
-
-
 @pytest.mark.parametrize(("h", "w", "spot"), SPOTS, ids=[f"{h}x{w}" for h, w, _ in SPOTS])
 @pytest.mark.parametrize("family", FAMILIES)
 def test_bright_spot_lands_within_one_feature_cell(family, h, w, spot):
@@ -137,17 +135,14 @@ def test_bright_spot_lands_within_one_feature_cell(family, h, w, spot):
     family), which RT-DETR's fine grid resolves; a wrong resize, stretch or padding misses by far more.
     """
     cy, cx = spot
-    img = np.zeros((h, w, 3), np.uint8)
-    img[cy - 4 : cy + 5, cx - 4 : cx + 5] = 255
     engine = CamEngine(hf_detector(hf.probe(family), hf.processor(family), threshold=1.0), "eigencam")  # no detections
-    analysis = engine.analyze(load_image(img))
+    analysis = engine.analyze(load_image(spot_image(h, w, cy, cx)))
     cam = cam_for(analysis).values
     assert cam.shape == (h, w) and np.isfinite(cam).all()
     g = analysis.geometry
     coarsest = min((v.shape[-2:] for v in analysis.levels.values()), key=lambda s: s[0] * s[1])
-    cell_y = g.padded[0] / coarsest[0] * g.original[0] / g.resized[0]
-    cell_x = g.padded[1] / coarsest[1] * g.original[1] / g.resized[1]
-    py, px = np.unravel_index(np.argmax(cam), cam.shape)
+    cell_y, cell_x = cell_on_image(g, coarsest)
+    py, px = peak(cam)
     assert abs(py - cy) <= cell_y and abs(px - cx) <= cell_x, ((py, px), spot, (cell_y, cell_x))
 
 

@@ -17,7 +17,8 @@ import pytest
 import torch
 from support.hooks import count_hooks
 from support.network import block_network
-from support.yolo import SCENE, as_tensor, noise  # first: skips this module where ultralytics is not installed
+from support.probes import cell_on_image, peak, spot_image
+from support.yolo import PROBE_SPOTS, SCENE, as_tensor, noise, probe_detector  # first: skips this module where ultralytics is not installed
 from ultralytics.models.yolo.detect import DetectionPredictor
 from ultralytics.nn.tasks import DetectionModel
 
@@ -167,25 +168,16 @@ def test_geometry_is_where_ultralytics_letterbox_puts_the_image(size, imgsz):
         assert g.resized == (360, 640) and g.padded == (384, 640) and g.offset == (12.0, 0.0)
 
 
-PROBE = {"nc": 1, "backbone": [[-1, 1, "nn.AvgPool2d", [8, 8]], [-1, 1, "nn.AvgPool2d", [2, 2]], [-1, 1, "nn.AvgPool2d", [2, 2]]],
-         "head": [[[0, 1, 2], 1, "Detect", ["nc"]]]}
-"""A YOLO whose levels are pooled brightness at strides 8, 16, 32 (and whose fresh head detects nothing)."""
-SPOTS = [(203, 317, (181, 290)), (157, 419, (140, 401)), (301, 173, (283, 25)), (161, 161, (20, 143)), (720, 1280, (13, 1270))]
-
-
-@pytest.mark.parametrize(("h", "w", "spot"), SPOTS, ids=[f"{h}x{w}" for h, w, _ in SPOTS])
+@pytest.mark.parametrize(("h", "w", "spot"), PROBE_SPOTS, ids=[f"{h}x{w}" for h, w, _ in PROBE_SPOTS])
 def test_bright_spot_lands_within_one_feature_cell(h, w, spot):
     cy, cx = spot
-    img = np.zeros((h, w, 3), np.uint8)
-    img[cy - 4 : cy + 5, cx - 4 : cx + 5] = 255
-    analysis = CamEngine(yolo_detector(DetectionModel(PROBE, verbose=False).eval(), imgsz=IMGSZ)).analyze(load_image(img))
+    analysis = CamEngine(probe_detector(IMGSZ)).analyze(load_image(spot_image(h, w, cy, cx)))
     g = analysis.geometry
     assert not analysis.detections and g.padded != g.resized or (h, w) == (161, 161)  # letterboxed (but the square)
     cam = cam_for(analysis).values
     assert cam.shape == (h, w) and np.isfinite(cam).all()
-    cell_y = g.padded[0] / analysis.grid[0] * g.original[0] / g.resized[0]
-    cell_x = g.padded[1] / analysis.grid[1] * g.original[1] / g.resized[1]
-    py, px = np.unravel_index(np.argmax(cam), cam.shape)
+    cell_y, cell_x = cell_on_image(g, analysis.grid)
+    py, px = peak(cam)
     assert abs(py - cy) <= cell_y and abs(px - cx) <= cell_x, ((py, px), spot, (cell_y, cell_x))
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from support.probes import BrightSpotProbe
+from support.probes import SPOTS, BrightSpotProbe, cell_on_image, peak, spot_image
 
 from pytest_camaudit.datatypes import Geometry
 from pytest_camaudit.detectors.base import Detector
@@ -15,19 +15,7 @@ from pytest_camaudit.engine.engine import CamEngine
 from pytest_camaudit.engine.images import load_image
 from pytest_camaudit.methods import cam_for
 
-CASES = [
-    # (height, width, spot centre (y, x))
-    (203, 317, (181, 290)),
-    (157, 419, (140, 401)),
-    (301, 173, (283, 25)),
-    (161, 161, (20, 143)),
-]
-
-
-def _spot_image(h: int, w: int, cy: int, cx: int, r: int = 4) -> np.ndarray:
-    img = np.zeros((h, w, 3), np.uint8)
-    img[cy - r : cy + r + 1, cx - r : cx + r + 1] = 255
-    return img
+CASES = SPOTS  # (height, width, spot centre (y, x))
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +26,12 @@ def probe_engine():
 @pytest.mark.parametrize(("h", "w", "spot"), CASES, ids=[f"{h}x{w}" for h, w, _ in CASES])
 def test_eigencam_peak_lands_within_one_cell(probe_engine, h, w, spot):
     cy, cx = spot
-    analysis = probe_engine.analyze(load_image(_spot_image(h, w, cy, cx)))
+    analysis = probe_engine.analyze(load_image(spot_image(h, w, cy, cx)))
     cam = cam_for(analysis).values
     assert cam.shape == (h, w)
     # one cell of the common grid, in original pixels
-    g = analysis.geometry
-    cell_y = g.padded[0] / analysis.grid[0] * g.original[0] / g.resized[0]
-    cell_x = g.padded[1] / analysis.grid[1] * g.original[1] / g.resized[1]
-    py, px = np.unravel_index(np.argmax(cam), cam.shape)
+    cell_y, cell_x = cell_on_image(analysis.geometry, analysis.grid)
+    py, px = peak(cam)
     assert abs(py + 0.5 - (cy + 0.5)) <= cell_y, (py, cy, cell_y)
     assert abs(px + 0.5 - (cx + 0.5)) <= cell_x, (px, cx, cell_x)
 
@@ -53,7 +39,7 @@ def test_eigencam_peak_lands_within_one_cell(probe_engine, h, w, spot):
 def test_naive_stretch_misses_where_exact_mapping_hits(probe_engine):
     """grad-cam's resize of the padded map over the image lands off by more than a cell here."""
     h, w, (cy, cx) = CASES[1]
-    analysis = probe_engine.analyze(load_image(_spot_image(h, w, cy, cx)))
+    analysis = probe_engine.analyze(load_image(spot_image(h, w, cy, cx)))
     grid_map = analysis.stack().abs().mean(0)
     naive = F.interpolate(grid_map[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
     py, px = np.unravel_index(int(torch.argmax(naive)), (h, w))

@@ -170,9 +170,10 @@ def test_tx_gateways_popen_and_socket_bring_every_case_once_and_gates_judged_on_
         assert [(c["nodeid"], c["name"]) for c in other["cases"]] == [(c["nodeid"], c["name"]) for c in doc["cases"]]  # once each
         assert [c["metrics"] for c in other["cases"]] == [c["metrics"] for c in doc["cases"]]
         assert other["tests"] == doc["tests"] and other["gates"] == doc["gates"] and other["tables"] == doc["tables"]
-    for name in ("popen", "remote"):
-        ran_at = {p.name: p.read_text() for p in (pytester.path.parent / f"seen-{name}").iterdir()}
-        assert len(ran_at) == 6 and {n.split("-", 1)[0] for n in ran_at} == {"gw0", "gw1"}, ran_at  # both workers ran tests
-    # gw0 is the socket host: it ran its tests in its own folder (the rsynced copy), gw1 (popen) in ours
-    assert {where.startswith(str(home)) for n, where in ran_at.items() if n.startswith("gw0-")} == {True}, ran_at
-    assert {where.startswith(str(home)) for n, where in ran_at.items() if n.startswith("gw1-")} == {False}, ran_at
+    ran_at = {name: {p.name: p.read_text() for p in (pytester.path.parent / f"seen-{name}").iterdir()} for name in ("popen", "remote")}
+    for notes in ran_at.values():
+        assert len(notes) == 6 and {n.split("-", 1)[0] for n in notes} == {"gw0", "gw1"}, notes  # both workers ran tests
+    # in the remote run gw0 is the socket host: it ran its tests in its own folder (the rsynced copy), gw1 (popen) in ours
+    remote = ran_at["remote"]
+    assert {where.startswith(str(home)) for n, where in remote.items() if n.startswith("gw0-")} == {True}, remote
+    assert {where.startswith(str(home)) for n, where in remote.items() if n.startswith("gw1-")} == {False}, remote

@@ -11,10 +11,33 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
+
+SPOTS = [(203, 317, (181, 290)), (157, 419, (140, 401)), (301, 173, (283, 25)), (161, 161, (20, 143))]
+"""``(height, width, spot centre (y, x))``: odd, non-square images (and one square), spots near edges."""
+
+
+def spot_image(h: int, w: int, cy: int, cx: int, r: int = 4) -> np.ndarray:
+    """``uint8 [h, w, 3]`` black with a white ``(2r + 1)``-pixel square centred at ``(cy, cx)``."""
+    img = np.zeros((h, w, 3), np.uint8)
+    img[cy - r : cy + r + 1, cx - r : cx + r + 1] = 255
+    return img
+
+
+def cell_on_image(geometry, grid) -> tuple[float, float]:
+    """``(cell_y, cell_x)``: one cell of a ``grid`` over the padded canvas, in original pixels."""
+    return (geometry.padded[0] / grid[0] * geometry.original[0] / geometry.resized[0],
+            geometry.padded[1] / grid[1] * geometry.original[1] / geometry.resized[1])
+
+
+def peak(values: np.ndarray) -> tuple[int, int]:
+    """``(y, x)`` of the largest value of a map (the first, on ties)."""
+    py, px = np.unravel_index(np.argmax(values), values.shape)
+    return int(py), int(px)
 
 
 class _PoolBackbone(nn.Module):

@@ -14,7 +14,10 @@ import numpy as np
 import pytest
 import torch
 
+from pytest_camaudit.detectors.base import Detector
+from pytest_camaudit.detectors.ultralytics import yolo_detector
 from pytest_camaudit.zoo.yolo_inference import offline_ultralytics
+from support.probes import SPOTS
 
 try:  # the plugin's offline import first, so importorskip finds it done
     offline_ultralytics()
@@ -24,6 +27,22 @@ ultralytics = pytest.importorskip("ultralytics", reason="ultralytics is not inst
 
 SCENE = Path(__file__).resolve().parents[2] / "example_suite" / "data" / "images" / "scene-20000039.png"
 """A shapes scene with a triangle at ``[116.9, 18.9, 140.5, 44.2]``."""
+
+
+PROBE = {"nc": 1, "backbone": [[-1, 1, "nn.AvgPool2d", [8, 8]], [-1, 1, "nn.AvgPool2d", [2, 2]], [-1, 1, "nn.AvgPool2d", [2, 2]]],
+         "head": [[[0, 1, 2], 1, "Detect", ["nc"]]]}
+"""A YOLO whose levels are pooled brightness at strides 8, 16, 32 (and whose fresh head detects nothing)."""
+
+
+PROBE_SPOTS = [*SPOTS, (720, 1280, (13, 1270))]
+"""The alignment probe's spots (:data:`support.probes.SPOTS`) and a wide image, letterboxed to 320."""
+
+
+def probe_detector(imgsz: int = 320) -> Detector:
+    """A fresh :data:`PROBE` ``DetectionModel`` (eval mode), letterboxed to ``imgsz``."""
+    from ultralytics.nn.tasks import DetectionModel
+
+    return yolo_detector(DetectionModel(PROBE, verbose=False).eval(), imgsz=imgsz)
 
 
 def noise(h: int, w: int, seed: int = 0) -> np.ndarray:
