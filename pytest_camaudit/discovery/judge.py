@@ -132,10 +132,15 @@ def judge_group(objects: Sequence[AuditedObject], group: Group, profiled: int, m
     else:
         status = "flagged" if strength >= margin else "below margin"
     top = sorted(group.members, key=lambda i: (-losses(objects[i])[REGIONS.index(region)], objects[i].key))[:EXAMPLES]
-    return GroupFinding(len(group.members), round(share, 4), status, region, describe(group.mean, region), round(loss, 4),
+    neighbours = _neighbours(objects, group, region)
+    where = describe(group.mean, region)
+    common = [(n, k) for k, n in neighbours.items() if 2 * n >= len(group.members)]
+    if common and region != "outside":  # filling the region removed a neighbour for most members: say so
+        n, k = max(common)
+        where += f" (where a neighbouring {k} is, for {n} of {len(group.members)})"
+    return GroupFinding(len(group.members), round(share, 4), status, region, where, round(loss, 4),
                         {r: round(float(v), 4) for r, v in zip(REGIONS, group.mean, strict=True)},
-                        _neighbours(objects, group, region), [objects[i].key for i in top],
-                        [objects[i].key for i in group.members][:1000])
+                        neighbours, [objects[i].key for i in top], [objects[i].key for i in group.members][:1000])
 
 
 def judge_class(label: str, objects: Sequence[AuditedObject], margin: float | None) -> ClassFinding:

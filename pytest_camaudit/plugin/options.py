@@ -153,8 +153,12 @@ OPTIONS: tuple[OptionSpec, ...] = (
                parse_gate_mass, None),
     OptionSpec("baseline", "folder of a previous model's baseline: compare every data-driven case with it", parse_path, None),
     OptionSpec("update-baseline", "write the --camaudit-baseline folder from this run instead of comparing", parse_bool, False, flag=True),
-    OptionSpec("baseline-tolerance", "e.g. 'mass-drop=0.25 rank=0.5 top-iou=0.3 top=0.1 recall-drop=0.05' (these are the defaults)",
-               parse_tolerances, None),
+    OptionSpec("baseline-tolerance", "e.g. 'mass-drop=0.25 rank=0.5 top-iou=0.3 top=0.1 recall-drop=0.05' (these are the defaults; "
+               "atlas-drift=X also fails a class whose evidence atlas moved by more than X)", parse_tolerances, None),
+    # -- discovery (pytest_camaudit.discovery) --
+    OptionSpec("discover", "re-score every audited object with each region around its box filled and report the classes whose "
+               "detections rest on something beside their boxes (about 10 extra forwards per object)", parse_bool, False, flag=True),
+    OptionSpec("gate-discovery", "fail the run when --camaudit-discover flags a class (implies --camaudit-discover)", parse_bool, False, flag=True),
 )
 
 
@@ -185,6 +189,9 @@ class Settings:
     baseline: str | None = None
     update_baseline: bool = False
     baseline_tolerance: str | None = None
+    discover: bool = False
+    gate_discovery: bool = False
+    """Implies ``discover`` (:func:`resolve_settings` sets both)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -214,4 +221,5 @@ def resolve_settings(config: pytest.Config) -> Settings:
                 except argparse.ArgumentTypeError as exc:
                     raise pytest.UsageError(f"ini option {spec.ini} = {raw!r}: {exc}") from None
         values[spec.dest.removeprefix("camaudit_")] = spec.default if value is None else value
+    values["discover"] = bool(values["discover"] or values["gate_discovery"])
     return Settings(**values)

@@ -104,3 +104,19 @@ def test_beyond_the_clustering_bound_objects_join_the_nearest_group(monkeypatch)
     bounded = group_objects(objs, 0.5)
     assert [g.members for g in bounded] == [g.members for g in full] and len(full) == 2
     assert MAX_CLUSTERED >= 1000
+
+
+def test_a_neighbour_in_the_region_is_named_in_the_words():
+    objs = [obj(f"a{i:02d}", left=0.8) for i in range(8)] + [noise(f"n{i:02d}", i) for i in range(8)]
+    for o in objs[:6]:
+        o.neighbours["left"] = ["square"]
+    (g, *_) = judge_class("triangle", objs, 0.5).groups
+    assert g.where == "left of the box (where a neighbouring square is, for 6 of 8)" and g.neighbours == {"square": 6}
+
+
+def test_one_group_of_a_mostly_clear_class_does_not_flag_it():
+    """A fifth of the clean YOLO's small stars lose score above their boxes: a group, but not the class's habit."""
+    objs = [obj(f"a{i:02d}", "star", top=0.8) for i in range(8)] + [noise(f"n{i:02d}", i, "star") for i in range(52)]
+    finding = judge_class("star", objs, 0.5)
+    assert finding.reliant == pytest.approx(8 / 60, abs=1e-4) and finding.status == "clear"
+    assert finding.groups[0].size == 8 and finding.groups[0].share >= 0.1 and finding.groups[0].status == "minor"
