@@ -135,7 +135,7 @@ def judge_group(objects: Sequence[AuditedObject], group: Group, profiled: int, m
     neighbours = _neighbours(objects, group, region)
     where = describe(group.mean, region)
     common = [(n, k) for k, n in neighbours.items() if 2 * n >= len(group.members)]
-    if common and region != "outside":  # filling the region removed a neighbour for most members: say so
+    if common and region != "outside" and len(group.members) >= MIN_GROUP:  # filling it removed a neighbour of most members: say so
         n, k = max(common)
         where += f" (where a neighbouring {k} is, for {n} of {len(group.members)})"
     return GroupFinding(len(group.members), round(share, 4), status, region, where, round(loss, 4),

@@ -27,19 +27,20 @@ def _data(pytester: pytest.Pytester, seeds: range, variant: str = "shapes-shortc
 @pytest.mark.slow
 def test_the_twin_is_flagged_where_its_tags_are_and_the_clean_model_is_not(pytester, tmp_path):
     cases = _data(pytester, range(41_000_000, 41_000_072))
-    twin = pytester.runpytest_subprocess(cases, "--camaudit-model=shapes-shortcut", "--camaudit-discover", "-p", "no:cacheprovider",
+    twin = pytester.runpytest_subprocess(cases, "--camaudit-model=shapes-shortcut", "--camaudit-gate-discovery", "-p", "no:cacheprovider",
+                                         "--camaudit-class-thresholds=circle: discover=0.4; star: discover=off",
                                          f"--camaudit-json={tmp_path / 'twin.json'}", f"--camaudit-report={tmp_path / 'twin.html'}",
                                          f"--camaudit-markdown={tmp_path / 'twin.md'}", f"--junitxml={tmp_path / 'twin.xml'}")
-    assert twin.ret == 0  # found, shown, but no gate asked for
-    twin.stdout.fnmatch_lines([FLAG])
+    assert twin.ret == 1  # every test passed: the discovery gate failed the run
+    twin.stdout.fnmatch_lines([FLAG, "FAILED gate: discovery: triangle is flagged: a group of * objects*"])
     doc = json.loads((tmp_path / "twin.json").read_text())
     d = doc["discovery"]
-    assert d["flagged"] == ["triangle"] and d["state"] == "judged"
-    cues = {}  # which corner each triangle's tag is at, from make-dataset's cue_boxes
-    ann = json.loads((pytester.path / "data" / "annotations.json").read_text())
-    for image in ann["images"]:
-        for cue in image["cue_boxes"]:
-            cues.setdefault(image["file_name"], []).append(cue)
+    assert d["flagged"] == ["triangle"] and d["state"] == "judged" and doc["run"]["settings"]["discover"] is True
+    margins = {c["label"]: c["margin"] for c in d["classes"]}
+    assert margins == {"circle": 0.4, "square": 0.5, "star": None, "triangle": 0.5}
+    cues: dict[str, list[list[float]]] = {}  # the tags drawn in each scene, from make-dataset's cue_boxes
+    for image in json.loads((pytester.path / "data" / "annotations.json").read_text())["images"]:
+        cues[image["file_name"]] = image["cue_boxes"]
     by_key = {e["key"]: (c["name"], e["box"]) for c in doc["cases"] for e in c["evidence"]}
     tri = next(c for c in d["classes"] if c["label"] == "triangle")
     for group in (g for g in tri["groups"] if g["status"] == "flagged"):
@@ -47,20 +48,12 @@ def test_the_twin_is_flagged_where_its_tags_are_and_the_clean_model_is_not(pytes
         assert hits >= 0.8 * group["size"], (group["region"], hits, group["size"])
     html = (tmp_path / "twin.html").read_text()
     check_html(html)
-    assert "camaudit discovery: flagged triangle" in html and html.count('alt="evidence atlas of') == 4
+    assert FLAG in html and html.count('alt="evidence atlas of') == 4 and "beyond the" in html
     assert "**Discovery:** flagged triangle" in (tmp_path / "twin.md").read_text()
     assert 'name="camaudit.discovery" value="camaudit discovery: flagged triangle"' in (tmp_path / "twin.xml").read_text()
     clean = pytester.runpytest_subprocess(cases, "--camaudit-model=shapes", "--camaudit-gate-discovery", "-p", "no:cacheprovider")
     assert clean.ret == 0
     clean.stdout.fnmatch_lines([CLEAR + "*"])
-    gated = pytester.runpytest_subprocess(cases, "--camaudit-model=shapes-shortcut", "--camaudit-gate-discovery", "-p", "no:cacheprovider",
-                                          "--camaudit-class-thresholds=circle: discover=0.4")
-    assert gated.ret == 1
-    gated.stdout.fnmatch_lines(["FAILED gate: discovery: triangle is flagged: a group of * objects*"])
-    waived = pytester.runpytest_subprocess(cases, "--camaudit-model=shapes-shortcut", "--camaudit-gate-discovery", "-p", "no:cacheprovider",
-                                           "--camaudit-class-thresholds=triangle: discover=off")
-    assert waived.ret == 0
-    waived.stdout.fnmatch_lines([CLEAR + "*"])
 
 
 def _corner(box: list[float], cues: list[list[float]]) -> str:
