@@ -96,7 +96,9 @@ def test_fewer_shards_than_expected_are_refused(shards, capsys):
     (lambda b: b.replace(b'"nodeid": "test_scale.py::test_case[3]"', b'"nodeid": "test_scale.py::test_case[3]', 1), ": corrupt case entry"),
     (lambda b: b"<html>not json</html>\n", "is not a pytest-camaudit run file"),
     (lambda b: b"", "is not a pytest-camaudit run file"),
-    (lambda b: b.replace(b"pytest-camaudit/run/2", b"pytest-camaudit/summary/1", 1), "has format 'pytest-camaudit/summary/1'"),
+    (lambda b: b.replace(b"pytest-camaudit/run/3", b"pytest-camaudit/summary/1", 1), "has format 'pytest-camaudit/summary/1'"),
+    # a shard of the previous format (no evidence, no discovery) is refused, naming both versions
+    (lambda b: b.replace(b"pytest-camaudit/run/3", b"pytest-camaudit/run/2", 1), "has format 'pytest-camaudit/run/2'; this version reads 'pytest-camaudit/run/3'"),
     (lambda b: b.replace(b'"end": {"cases": 3', b'"end": {"cases": 4', 1), "says it holds"),
 ])
 def test_a_corrupt_or_truncated_shard_is_refused_with_the_file_and_line(shards, capsys, damage, says):
