@@ -222,9 +222,13 @@ class MaskOutline:
         """
         if (height, width) != self.size:
             raise ValueError(f"the mask covers a {self.size[1]}x{self.size[0]} image, not {width}x{height}")
+        import warnings
+
         from pycocotools import mask as rle
 
-        return np.asarray(rle.decode({"size": list(self.size), "counts": self.counts}), dtype=bool)
+        with warnings.catch_warnings():  # pycocotools' decoded-mask buffer predates numpy 2's `copy=` protocol: it warns, harmlessly
+            warnings.filterwarnings("ignore", "__array__ implementation doesn't accept a copy keyword", DeprecationWarning)
+            return np.array(rle.decode({"size": list(self.size), "counts": self.counts}), dtype=bool)
 
     def bounds(self) -> Box:
         """``(x1, y1, x2, y2)`` of the mask's pixels (pycocotools' ``toBbox``)."""

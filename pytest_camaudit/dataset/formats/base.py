@@ -154,18 +154,17 @@ def exif_size(path: str | Path) -> tuple[int, int]:
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 
-def clip_box(box: Box, size: tuple[int, int] | None) -> tuple[Box | None, str | None]:
-    """``(box, None)`` clipped to the image when it lies inside it (within :data:`EDGE_TOLERANCE`), else ``(None, why)``."""
+def clip_box(box: Box, size: tuple[int, int] | None, tolerance: float = EDGE_TOLERANCE) -> tuple[Box | None, str | None]:
+    """``(box, None)`` clipped to the image when it lies inside it (within ``tolerance`` pixels), else ``(None, why)``."""
     x1, y1, x2, y2 = box
+    if size is not None:
+        w, h = size
+        if x1 < -tolerance or y1 < -tolerance or x2 > w + tolerance or y2 > h + tolerance:
+            return None, f"= [x1, y1, x2, y2] {_r(box)} lies outside the {w}x{h} image"
+        x1, y1, x2, y2 = max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2)
     if not x2 > x1 or not y2 > y1:
         return None, f"is degenerate (needs x1 < x2 and y1 < y2, got [x1, y1, x2, y2] {_r(box)})"
-    if size is None:
-        return box, None
-    w, h = size
-    t = EDGE_TOLERANCE
-    if x1 < -t or y1 < -t or x2 > w + t or y2 > h + t:
-        return None, f"= [x1, y1, x2, y2] {_r(box)} lies outside the {w}x{h} image"
-    return (max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2)), None
+    return (x1, y1, x2, y2), None
 
 
 def _r(box: Box) -> list[float]:

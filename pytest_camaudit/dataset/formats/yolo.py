@@ -62,7 +62,7 @@ def _region(fields: list[str], names: tuple[str, ...], size: tuple[int, int]) ->
         ring = tuple(v * (w_img if i % 2 == 0 else h_img) for i, v in enumerate(coords))
         outline = PolygonOutline((ring,))
         box = outline.bounds()
-    clipped, why = clip_box(box, size)
+    clipped, why = clip_box(box, size, tolerance=math.inf)  # the coordinates were checked: clip what the corners overshoot
     if clipped is None:
         return f"box {why}"
     return names[int(cls)], clipped, outline

@@ -130,8 +130,8 @@ def datasets_dir() -> Path:
 def _root(doc: dict[str, Any], yaml_path: Path) -> Path:
     root = Path(doc["path"]).expanduser() if doc.get("path") else yaml_path.parent
     if not root.exists() and not root.is_absolute():
-        root = (datasets_dir() / root).resolve()
-    return root
+        root = datasets_dir() / root
+    return root.resolve()
 
 
 def _sources(value: str | list[Any], root: Path) -> list[Path]:
