@@ -1,0 +1,42 @@
+"""The same shapes scenes written as a COCO file, an ultralytics dataset and a Pascal VOC root (the zoo's writers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_camaudit.zoo.dataset import write_coco_dataset
+from pytest_camaudit.zoo.formats import coco_to_voc, coco_to_yolo
+
+
+@dataclass(frozen=True)
+class Formats:
+    """Paths to give ``--camaudit-cases``, relative to the folder they were written in."""
+
+    coco: str = "coco/annotations.json"
+    yolo: str = "yolo/data.yaml"
+    voc: str = "VOCdevkit/VOC2012"
+
+    def all(self) -> dict[str, str]:
+        return {"coco": self.coco, "yolo": self.yolo, "voc": self.voc}
+
+
+def write_formats(folder: Path, seeds: list[int], variant: str = "shapes") -> Formats:
+    """``folder/coco`` (the zoo's COCO file), ``folder/yolo`` and ``folder/VOCdevkit/VOC2012`` converted from it."""
+    ann = write_coco_dataset(folder / "coco", seeds, variant)
+    coco_to_yolo(ann, folder / "coco" / "images", folder / "yolo")
+    coco_to_voc(ann, folder / "coco" / "images", folder / "VOCdevkit" / "VOC2012")
+    return Formats()
+
+
+def voc_object(name: str, box: tuple[int, int, int, int], difficult: int = 0) -> str:
+    """An ``<object>`` element; ``box`` in VOC's 1-based inclusive pixels."""
+    xmin, ymin, xmax, ymax = box
+    return (f"<object><name>{name}</name><difficult>{difficult}</difficult><bndbox><xmin>{xmin}</xmin><ymin>{ymin}</ymin>"
+            f"<xmax>{xmax}</xmax><ymax>{ymax}</ymax></bndbox></object>\n")
+
+
+def add_voc_object(root: Path, image_id: str, element: str) -> None:
+    """Append ``element`` to the objects of ``Annotations/<image_id>.xml``."""
+    xml = root / "Annotations" / f"{image_id}.xml"
+    xml.write_text(xml.read_text().replace("</annotation>", element + "</annotation>"))
