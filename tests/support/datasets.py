@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+from PIL import Image
 
 from pytest_camaudit.zoo.dataset import write_coco_dataset
 from pytest_camaudit.zoo.formats import coco_to_voc, coco_to_yolo
@@ -21,9 +25,17 @@ class Formats:
         return {"coco": self.coco, "yolo": self.yolo, "voc": self.voc}
 
 
-def write_formats(folder: Path, seeds: list[int], variant: str = "shapes") -> Formats:
-    """``folder/coco`` (the zoo's COCO file), ``folder/yolo`` and ``folder/VOCdevkit/VOC2012`` converted from it."""
+def write_formats(folder: Path, seeds: list[int], variant: str = "shapes", background: bool = False) -> Formats:
+    """``folder/coco`` (the zoo's COCO file), ``folder/yolo`` and ``folder/VOCdevkit/VOC2012`` converted from it.
+
+    ``background``: the COCO file also lists ``background.png``, a plain grey image without annotations.
+    """
     ann = write_coco_dataset(folder / "coco", seeds, variant)
+    if background:
+        Image.fromarray(np.full((160, 160, 3), 128, np.uint8)).save(folder / "coco" / "images" / "background.png")
+        doc = json.loads(ann.read_text())
+        doc["images"].append({"id": len(doc["images"]) + 1, "file_name": "background.png", "width": 160, "height": 160})
+        ann.write_text(json.dumps(doc))
     coco_to_yolo(ann, folder / "coco" / "images", folder / "yolo")
     coco_to_voc(ann, folder / "coco" / "images", folder / "VOCdevkit" / "VOC2012")
     return Formats()
