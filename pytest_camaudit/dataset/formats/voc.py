@@ -20,6 +20,7 @@ set, raises :class:`~pytest_camaudit.errors.DatasetError`.
 from __future__ import annotations
 
 import math
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
@@ -85,19 +86,24 @@ def _parse(data: bytes, where: str) -> Any:
         return f"{where}: refused: {exc} (an annotation file may not declare entities or a DTD)"
 
 
+def _unread(root: Path, vid: str, where: str, problem: str) -> LabelledImage:
+    """The entry of an image whose XML cannot be read: named after ``JPEGImages/<vid>.*`` when there is such a file."""
+    found = sorted(p.name for p in (root / "JPEGImages").glob(f"{glob_escape(vid)}.*")) if vid and not vid.startswith(".") else []
+    name = found[0] if found else f"{vid}.jpg"
+    return LabelledImage(safe_id(name), str(root / "JPEGImages" / name), vid, where, problems=(problem,))
+
+
 def _image(root: Path, vid: str, origin: str) -> LabelledImage:
     where = f"Annotations/{vid}.xml"
-    xml = root / where
-    fallback = LabelledImage(safe_id(f"{vid}.jpg"), str(root / "JPEGImages" / f"{vid}.jpg"), vid, where)
     if "/" in vid or "\\" in vid or vid.startswith("."):
-        return _broken(fallback, f"{origin}: {vid!r} is not an image id (a file name without folder or extension)")
+        return _unread(root, "", where, f"{origin}: {vid!r} is not an image id (a file name without folder or extension)")
     try:
-        data = xml.read_bytes()
+        data = (root / where).read_bytes()
     except OSError:
-        return _broken(fallback, f"{origin}: image id {vid!r} has no annotation file {where}")
+        return _unread(root, vid, where, f"{origin}: image id {vid!r} has no annotation file {where}")
     doc = _parse(data, where)
     if isinstance(doc, str):
-        return _broken(fallback, doc)
+        return _unread(root, vid, where, doc)
     filename = (doc.findtext("filename") or "").strip() or f"{vid}.jpg"
     image = root / "JPEGImages" / filename
     problems = [] if image.is_file() else [f"{where}: image file not found: JPEGImages/{filename}"]
@@ -116,12 +122,6 @@ def _image(root: Path, vid: str, origin: str) -> LabelledImage:
         else:
             annotations.append(Annotation(k, found[0], found[1], None, found[2]))
     return LabelledImage(safe_id(filename), str(image), vid, where, size, tuple(annotations), tuple(problems))
-
-
-def _broken(image: LabelledImage, problem: str) -> LabelledImage:
-    from dataclasses import replace
-
-    return replace(image, problems=(problem,))
 
 
 def read(root: Path, split: str = "val", images_dir: Path | None = None) -> LabelledSet:
