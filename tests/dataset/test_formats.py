@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pytest_camaudit.datatypes import MaskOutline, PolygonOutline
 from pytest_camaudit.dataset.entries import load_entries
 from pytest_camaudit.dataset.formats import format_of, read_dataset
+from pytest_camaudit.datatypes import MaskOutline, PolygonOutline
 from pytest_camaudit.errors import DatasetError
 
 
@@ -61,7 +61,7 @@ def test_yolo_boxes_and_polygons_are_denormalised_and_an_unlabelled_image_is_bac
 
 def test_yolo_names_as_a_dict_and_splits_as_lists_and_image_lists(yolo):
     write(yolo / "val.txt", "./images/val/b.png\n\n./images/val/a.png\n")
-    write(yolo / "data.yaml", "path: {root}\nval: [images/val]\ntest: val.txt\nnames: {{0: cat, '1': dog}}\n".format(root=yolo))
+    write(yolo / "data.yaml", f"path: {yolo}\nval: [images/val]\ntest: val.txt\nnames: {{0: cat, '1': dog}}\n")
     entries = load_entries(yolo / "data.yaml", split="test")
     assert [boxes(e) for e in load_entries(yolo / "data.yaml")][:2] == [boxes(e) for e in entries]
     assert [e.id for e in entries] == ["images/val/a.png", "images/val/b.png"]  # below the root, sorted as ultralytics sorts

@@ -350,7 +350,7 @@ DATA_ROWS = [  # (id, dataset, fault, the broken test's id, what it says)
     ("yolo-pose-row", "yolo/data.yaml", _append(YOLO_LABEL, "0 0.5 0.5 0.2 0.2 " + "0.5 0.5 2 " * 3 + "\n"), BROKEN + ".png",
      "got 14; keypoint (pose) labels are not supported"),
     ("yolo-missing-image", "yolo/data.yaml", _listed_missing, f"images/val/{BROKEN}-gone.png",
-     f"val.txt:4: image file not found: "),
+     "val.txt:4: image file not found: "),
     ("voc-xml-does-not-parse", "VOCdevkit/VOC2012", _cut_xml, BROKEN + ".png",
      f"Annotations/{BROKEN}.xml:21: the XML does not parse: mismatched tag: line 21, column 4"),
     ("voc-missing-image", "VOCdevkit/VOC2012", lambda d: (d / "VOCdevkit/VOC2012/JPEGImages" / f"{BROKEN}.png").unlink(), BROKEN + ".png",
