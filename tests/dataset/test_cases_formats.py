@@ -137,3 +137,27 @@ def test_the_new_flags_have_ini_twins(pytester):
     for name in ("cases-split", "cases-names"):
         assert f"--camaudit-{name}" in help_text and f"camaudit_{name.replace('-', '_')} " in help_text, name
     assert "camaudit_cases(annotations, images=None, *, split, names" in pytester.runpytest("--markers").stdout.str()
+
+
+def test_outlines_are_flagged_on_rows_and_change_no_verdict_or_mass(data):
+    """A COCO file with polygons (a triangle inside each box) and a crowd mask: rows say has_outline, masses stay box masses."""
+    def run(name: str) -> dict:
+        out = data.path / f"{name}.json"
+        result = data.runpytest("-p", "no:randomly", "--camaudit-cases=coco/annotations.json", "--camaudit-gate-recall=0.9",
+                                "--camaudit-min-mass=0.3", f"--camaudit-json={out}")
+        doc = json.loads(out.read_text())
+        return {"exit": result.ret, "tables": doc["tables"], "rows": [r for t in doc["tests"] for r in t["objects"]],
+                "outcomes": sorted((t["nodeid"], t["outcome"]) for t in doc["tests"])}
+
+    plain = run("plain")
+    ann = data.path / "coco" / "annotations.json"
+    doc = json.loads(ann.read_text())
+    for a in doc["annotations"]:
+        x, y, w, h = a["bbox"]
+        a["segmentation"] = [[x, y, x + w, y, x + w / 2, y + h]]
+    doc["annotations"].append({"id": 999, "image_id": 2, "category_id": 1, "bbox": [0, 0, 10, 10], "iscrowd": 1,
+                               "segmentation": {"size": [160, 160], "counts": [0, 10, 150] * 10 + [160 * 150]}})
+    ann.write_text(json.dumps(doc))
+    outlined = run("outlined")
+    assert all(r.pop("has_outline") is True for r in outlined["rows"]) and not any("has_outline" in r for r in plain["rows"])
+    assert outlined == plain
