@@ -11,7 +11,6 @@ knows which format an entry came from.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -175,8 +174,3 @@ def find_line(text: str, pattern: str) -> list[int]:
     """Lines (from 1) where ``pattern`` (a regex) starts in ``text``, XML comments skipped."""
     blanked = re.sub(r"<!--.*?-->", lambda m: re.sub(r"[^\n]", " ", m.group(0)), text, flags=re.S)
     return [blanked.count("\n", 0, m.start()) + 1 for m in re.finditer(pattern, blanked)]
-
-
-def resolved(path: str | Path) -> Path:
-    """An absolute, normalised path (symbolic links kept, as the user wrote them)."""
-    return Path(os.path.abspath(path))
