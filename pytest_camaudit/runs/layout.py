@@ -42,8 +42,9 @@ FORMAT = "pytest-camaudit/run/3"
 """The ``format`` field; bumped when the layout changes incompatibly (``…/summary/1`` had no figures, tests or identity;
 ``…/run/2`` no evidence per case and no discovery)."""
 
-VERDICT_SETTINGS = ("model", "weights", "method", "score_threshold", "cases", "cases_images", "min_mass", "class_thresholds",
-                    "gate_recall", "gate_mass", "baseline", "update_baseline", "baseline_tolerance", "discover", "gate_discovery")
+VERDICT_SETTINGS = ("model", "weights", "method", "score_threshold", "cases", "cases_images", "cases_split", "cases_names", "min_mass",
+                    "class_thresholds", "gate_recall", "gate_mass", "baseline", "update_baseline", "baseline_tolerance", "discover",
+                    "gate_discovery")
 """Settings that can change a verdict: shards that differ in any of them are not one run."""
 
 RUN_KEYS = ("model", "identity", "method", "device", "score_threshold", "version", "exitstatus", "started", "finished", "duration",
