@@ -21,3 +21,7 @@ class ExpectationError(CamauditError, ValueError):
 
 class DetectorRuntimeError(CamauditError):
     """The detector raised while running on an image."""
+
+
+class CamauditWarning(UserWarning):
+    """Something the run can go on without is broken (e.g. an installed detector family that cannot be read)."""

@@ -17,7 +17,7 @@ from support.hooks import count_hooks
 from pytest_camaudit.detectors.base import Detector
 from pytest_camaudit.detectors.registry import family_for
 from pytest_camaudit.detectors.specs import TORCHVISION_BUILDERS
-from pytest_camaudit.detectors.torchvision import torchvision_class_names
+from pytest_camaudit.detectors.torchvision.common import torchvision_class_names
 from pytest_camaudit.engine.alignment import level_stride
 from pytest_camaudit.engine.engine import CamEngine
 from pytest_camaudit.engine.images import load_image
@@ -182,7 +182,7 @@ def test_one_stage_scorer_reproduces_every_detection_score(builder):
 
 @pytest.mark.parametrize("builder", ["keypointrcnn_resnet50_fpn", "ssdlite320_mobilenet_v3_large", "fcos_resnet50_fpn"])
 def test_build_torchvision_names_classes_from_the_weights_metadata(builder):
-    from pytest_camaudit.detectors.torchvision import build_torchvision
+    from pytest_camaudit.detectors.torchvision.common import build_torchvision
 
     _, classes, meta = build_torchvision(builder, None)
     assert meta["weights"].startswith("random")

@@ -6,6 +6,7 @@ blocked. Skipped, with the reason, where transformers is not installed.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import os
@@ -20,11 +21,13 @@ from support.hooks import count_hooks
 from support.network import block_network
 from support.probes import SPOTS, cell_on_image, peak, spot_image
 
-import pytest_camaudit.detectors.detr
-import pytest_camaudit.detectors.rtdetr  # noqa: F401
+import pytest_camaudit.detectors.transformers.detr
+import pytest_camaudit.detectors.transformers.rtdetr  # noqa: F401
 from pytest_camaudit.detectors.base import Detector
-from pytest_camaudit.detectors.huggingface import TransformerFamily, hf_detector, import_transformers
 from pytest_camaudit.detectors.loading import load_detector
+from pytest_camaudit.detectors.transformers.family import TransformerFamily
+from pytest_camaudit.detectors.transformers.folders import hf_detector
+from pytest_camaudit.detectors.transformers.runtime import import_transformers
 from pytest_camaudit.engine.engine import CamEngine
 from pytest_camaudit.engine.images import load_image
 from pytest_camaudit.errors import DetectorRuntimeError, ModelLoadError
@@ -162,7 +165,7 @@ def full_graph_gradients(detector: Detector, image: np.ndarray, query: int, labe
 
         return hook
 
-    handles = [m.register_forward_hook(leaf(i)) for i, m in enumerate(family.capture_modules(model)[0])]
+    handles = [m.register_forward_hook(leaf(i)) for i, m in enumerate(family.level_modules(model))]
     try:
         with torch.enable_grad():
             logits = model(**x).logits
@@ -230,7 +233,7 @@ def test_context_check_rescores_with_the_processors_mean_colour(engines, family)
 @pytest.mark.parametrize("family", FAMILIES)
 def test_no_hooks_of_ours_are_left_even_when_the_model_raises(engines, family, monkeypatch):
     engine = engines[family]
-    model, tap = engine.detector.model, engine.detector.family.tap
+    model = engine.detector.model
     analysis = engine.analyze(load_image(noise(*SIZES[1], seed=9)))
     if family == "detr":
         cam_for(analysis, "attention", analysis.detections[0])  # transformers adds its own hooks on first use
@@ -239,7 +242,7 @@ def test_no_hooks_of_ours_are_left_even_when_the_model_raises(engines, family, m
     for method in ("eigencam", "hirescam", *(("attention",) if family == "detr" else ())):
         cam_for(analysis, method, analysis.detections[0])
     engine.without_context(analysis, analysis.detections[:1])
-    assert count_hooks(model) == before and count_hooks(tap) == 0
+    assert count_hooks(model) == before
 
     def boom(*args, **kwargs):
         raise RuntimeError("boom inside the decoder")
@@ -247,7 +250,7 @@ def test_no_hooks_of_ours_are_left_even_when_the_model_raises(engines, family, m
     monkeypatch.setattr(model.model.decoder, "forward", boom)
     with pytest.raises(DetectorRuntimeError, match="boom inside the decoder"):
         engine.analyze(load_image(noise(*SIZES[1], seed=11)))
-    assert count_hooks(model) == before and count_hooks(tap) == 0
+    assert count_hooks(model) == before
 
 
 def test_the_kept_replay_goes_with_its_capture(detectors):
@@ -287,7 +290,7 @@ def test_load_detector_reads_a_save_pretrained_folder_offline(saved, detectors, 
     assert detector.identity == detectors[family].identity
     assert detector.meta["processor"].endswith("preprocessor_config.json")
     image = torch.from_numpy(noise(*SIZES[0], seed=12)).permute(2, 0, 1).float() / 255
-    detector.family.threshold = detectors[family].family.threshold
+    detector = dataclasses.replace(detector, family=detector.family.configured(threshold=detectors[family].family.threshold))
     (a,), (b,) = detector.run([image]), detectors[family].run([image])
     assert all(torch.equal(a[k], b[k]) for k in ("boxes", "labels", "scores"))
 

@@ -24,13 +24,13 @@ from ultralytics.nn.tasks import DetectionModel
 
 from pytest_camaudit.detectors.base import Detector
 from pytest_camaudit.detectors.loading import load_detector
-from pytest_camaudit.detectors.ultralytics import UltralyticsFamily, yolo_detector
-from pytest_camaudit.detectors.yolo_head import classification_branches
+from pytest_camaudit.detectors.ultralytics.head import classification_branches
+from pytest_camaudit.detectors.ultralytics.runtime import letterbox, letterbox_geometry, model_stride
+from pytest_camaudit.detectors.ultralytics.yolo import UltralyticsFamily, yolo_detector
 from pytest_camaudit.engine.engine import CamEngine
 from pytest_camaudit.engine.images import load_image
 from pytest_camaudit.errors import DetectorRuntimeError
 from pytest_camaudit.methods import cam_for, drise_method
-from pytest_camaudit.zoo.yolo_inference import letterbox, letterbox_geometry, model_stride
 
 ARCHS = ("yolov8n", "yolo11n", "yolo26n")
 LABELS = ("cat", "dog", "car", "tree", "person")

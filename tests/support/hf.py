@@ -14,7 +14,7 @@ import functools
 import pytest
 import torch
 
-from pytest_camaudit.detectors.huggingface import import_transformers
+from pytest_camaudit.detectors.transformers.runtime import import_transformers
 from pytest_camaudit.errors import ModelLoadError
 
 try:

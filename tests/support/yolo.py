@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from pytest_camaudit.detectors.base import Detector
-from pytest_camaudit.detectors.ultralytics import yolo_detector
-from pytest_camaudit.zoo.yolo_inference import offline_ultralytics
+from pytest_camaudit.detectors.ultralytics.runtime import offline_ultralytics
+from pytest_camaudit.detectors.ultralytics.yolo import yolo_detector
 from support.probes import SPOTS
 
 try:  # the plugin's offline import first, so importorskip finds it done

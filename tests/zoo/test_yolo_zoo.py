@@ -12,7 +12,7 @@ import pytest
 import torch
 from support.network import block_network
 
-from pytest_camaudit.zoo.yolo_inference import offline_ultralytics
+from pytest_camaudit.detectors.ultralytics.runtime import offline_ultralytics
 
 try:  # the offline import first (YOLO_OFFLINE, a temporary settings folder), so importorskip finds it done
     offline_ultralytics()
