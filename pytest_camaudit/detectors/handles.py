@@ -93,7 +93,9 @@ def _static(source: str, attr: str) -> Handles:
         if not (isinstance(target, ast.Name) and target.id == attr and isinstance(node, (ast.Assign, ast.AnnAssign))):
             continue
         call = node.value
-        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == Handles.__name__ and not call.args):
+        func = getattr(call, "func", None)
+        named = (func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None)
+        if not (isinstance(call, ast.Call) and named == Handles.__name__ and not call.args):
             raise NotLiteral(f"{attr} is not a Handles(...) call with keyword arguments")
         kwargs: dict[str, Any] = {}
         for kw in call.keywords:
