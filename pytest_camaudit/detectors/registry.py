@@ -120,7 +120,10 @@ def broken(origin: str, exc: BaseException) -> None:
 @functools.cache
 def declarations() -> tuple[Declared, ...]:
     """Every declaration, built-in and installed, in lookup order (read once per process)."""
-    return tuple(sorted([*_builtin(), *_installed()], key=Declared.sort_key))
+    builtin = _builtin()
+    own = {(d.module, d.handles) for d in builtin}
+    installed = [d for d in _installed() if (d.module, d.handles) not in own]  # an entry point may name a built-in
+    return tuple(sorted([*builtin, *installed], key=Declared.sort_key))
 
 
 def by_name(name: str) -> Declared | None:
@@ -177,7 +180,10 @@ def family_for(model: nn.Module) -> Family:
         if not handles.family or (handles.classes and not handles.claims(type(model))):
             continue
         found = _declared_family(declared)
-        if found is not None and found.matches(model):
+        if found is None:
+            continue
+        # a family that keeps Family.matches is matched by its declaration's classes (with or without ``handles = HANDLES``)
+        if found.matches(model) if type(found).matches is not Family.matches else bool(handles.classes):
             return found
     return Family()
 
