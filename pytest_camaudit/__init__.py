@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from .engine.analysis import ImageAnalysis
     from .engine.engine import CamEngine
     from .engine.images import LoadedImage, load_image
-    from .errors import CamauditError, DetectorRuntimeError, ExpectationError, ImageInputError, ModelLoadError
+    from .errors import CamauditError, DatasetError, DetectorRuntimeError, ExpectationError, ImageInputError, ModelLoadError
     from .metrics import box_mass
 
 _LAZY = {
@@ -92,6 +92,7 @@ _LAZY = {
     "ImageInputError": "errors",
     "ExpectationError": "errors",
     "DetectorRuntimeError": "errors",
+    "DatasetError": "errors",
 }
 
 __all__ = ["__version__", *_LAZY]

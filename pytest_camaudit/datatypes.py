@@ -155,6 +155,93 @@ class Curve:
     auc: float
 
 
+# -- an annotated object's own outline (read by the dataset formats, drawn and measured later) ------
+
+
+@dataclass(frozen=True)
+class PolygonOutline:
+    """An object's outline as polygons in image pixels: the union of ``rings``.
+
+    Each ring is flat, ``(x1, y1, x2, y2, …)`` with at least 3 points, as COCO writes a polygon
+    (COCO ``segmentation`` lists, YOLO segmentation labels once de-normalised). Several rings are
+    parts of one object (an occluded object cut in two), not holes.
+    """
+
+    rings: tuple[tuple[float, ...], ...]
+
+    def bounds(self) -> Box:
+        """``(x1, y1, x2, y2)``: the smallest box around every ring (how ultralytics boxes a polygon)."""
+        xs = [v for ring in self.rings for v in ring[0::2]]
+        ys = [v for ring in self.rings for v in ring[1::2]]
+        return (min(xs), min(ys), max(xs), max(ys))
+
+    def mask(self, height: int, width: int) -> np.ndarray:
+        """``bool [height, width]``: pixel ``(x, y)`` is inside when its centre ``(x + ½, y + ½)`` lies inside a ring
+        (even–odd rule), so a ring along a box's integer edges covers exactly the box's pixels."""
+        out = np.zeros((height, width), dtype=bool)
+        for ring in self.rings:
+            _fill_ring(out, np.asarray(ring, dtype=np.float64).reshape(-1, 2))
+        return out
+
+
+def _fill_ring(out: np.ndarray, pts: np.ndarray) -> None:
+    """Set the pixels of ``out`` whose centres lie inside the polygon ``pts`` (``float [N, 2]`` of x, y)."""
+    h, w = out.shape
+    x0, y0 = max(0, int(np.floor(pts[:, 0].min()))), max(0, int(np.floor(pts[:, 1].min())))
+    x1, y1 = min(w, int(np.ceil(pts[:, 0].max()))), min(h, int(np.ceil(pts[:, 1].max())))
+    if x1 <= x0 or y1 <= y0:
+        return
+    cx, cy = np.arange(x0, x1) + 0.5, np.arange(y0, y1) + 0.5
+    inside = np.zeros((y1 - y0, x1 - x0), dtype=bool)
+    for (xa, ya), (xb, yb) in zip(pts, np.roll(pts, -1, axis=0), strict=True):
+        rows = (ya > cy) != (yb > cy)
+        if ya == yb or not rows.any():
+            continue
+        x_at = xa + (cy[rows] - ya) * (xb - xa) / (yb - ya)
+        inside[rows] ^= cx[None, :] < x_at[:, None]
+    out[y0:y1, x0:x1] |= inside
+
+
+@dataclass(frozen=True)
+class MaskOutline:
+    """An object's outline as a binary mask, kept as COCO's compressed run-length encoding.
+
+    Attributes:
+        size: ``(height, width)`` of the image the mask covers.
+        counts: the compressed RLE string (pycocotools' form), decoded only by :meth:`mask`.
+    """
+
+    size: tuple[int, int]
+    counts: bytes
+
+    def mask(self, height: int, width: int) -> np.ndarray:
+        """``bool [height, width]``, decoded with pycocotools.
+
+        Raises:
+            ValueError: the mask was made for an image of another size.
+        """
+        if (height, width) != self.size:
+            raise ValueError(f"the mask covers a {self.size[1]}x{self.size[0]} image, not {width}x{height}")
+        import warnings
+
+        from pycocotools import mask as rle
+
+        with warnings.catch_warnings():  # pycocotools' decoded-mask buffer predates numpy 2's `copy=` protocol: it warns, harmlessly
+            warnings.filterwarnings("ignore", "__array__ implementation doesn't accept a copy keyword", DeprecationWarning)
+            return np.array(rle.decode({"size": list(self.size), "counts": self.counts}), dtype=bool)
+
+    def bounds(self) -> Box:
+        """``(x1, y1, x2, y2)`` of the mask's pixels (pycocotools' ``toBbox``)."""
+        from pycocotools import mask as rle
+
+        x, y, bw, bh = (float(v) for v in rle.toBbox({"size": list(self.size), "counts": self.counts}))
+        return (x, y, x + bw, y + bh)
+
+
+ObjectOutline = PolygonOutline | MaskOutline
+"""An annotated object's outline: polygons in image pixels, or a run-length-encoded mask."""
+
+
 # -- what a case card shows, as plain inputs for the report (the only layer that draws) ----------
 
 

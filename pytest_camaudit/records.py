@@ -87,6 +87,42 @@ class FigureRecord:
 
 
 @dataclass
+class EvidenceRecord:
+    """Where one audited object's evidence lies: a crop of its map in box coordinates and, with
+    ``--camaudit-discover``, its context profile. A few KB at most (see :mod:`pytest_camaudit.surroundings`).
+
+    Attributes:
+        key: the object's identity across tests and shards: ``<image content hash>:<detection index>``
+            (the same image and detection are one object however many tests check it).
+        label: its class name.
+        box: the detection's ``[x1, y1, x2, y2]`` in pixels.
+        score: the detection's score.
+        image_size: ``[width, height]``.
+        method: the method of the map the crop was taken from (``None``: its checks computed no map).
+        crop: that map on a ``20 × 20`` grid over the box grown by half its size on each side, as
+            base64 ``uint8`` scaled to its maximum (:func:`~pytest_camaudit.surroundings.encode_grid`); ``""`` without a map.
+        profile: with ``--camaudit-discover``, region name → the share of the score lost when that
+            region was filled (:data:`~pytest_camaudit.surroundings.REGIONS`; negative: it rose;
+            ``None``: the region lies outside the image); empty otherwise.
+        neighbours: region name → class names of other detections (at the score threshold) the region overlaps.
+        thumb: with ``--camaudit-discover``, a small JPEG (base64) of the image over the ring around
+            the box, for the report's example cards; ``thumb_rect`` is that rectangle in pixels.
+    """
+
+    key: str
+    label: str
+    box: list[float]
+    score: float
+    image_size: list[int] = field(default_factory=list)
+    method: str | None = None
+    crop: str = ""
+    profile: dict[str, float | None] = field(default_factory=dict)
+    neighbours: dict[str, list[str]] = field(default_factory=dict)
+    thumb: str = ""
+    thumb_rect: list[int] = field(default_factory=list)
+
+
+@dataclass
 class CaseRecord:
     """An audited image within a test.
 
@@ -103,6 +139,7 @@ class CaseRecord:
         figures: rendered pictures (only for cases that go into the report).
         error: what made the case unusable (bad input, a model error), when something did.
         notes: conversions and facts worth showing (EXIF applied, image scaled…).
+        evidence: where the evidence of each object the case's checks matched lies (:class:`EvidenceRecord`).
     """
 
     nodeid: str
@@ -118,6 +155,7 @@ class CaseRecord:
     figures: list[FigureRecord] = field(default_factory=list)
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    evidence: list[EvidenceRecord] = field(default_factory=list)
 
     @property
     def failed_checks(self) -> list[CheckRecord]:
@@ -137,6 +175,7 @@ class CaseRecord:
         d = {k: v for k, v in d.items() if k in _CASE_FIELDS}  # tolerate records from newer versions
         d["checks"] = [CheckRecord(**_known(CheckRecord, c)) for c in d.get("checks", [])]
         d["figures"] = [FigureRecord(**_known(FigureRecord, f)) for f in d.get("figures", [])]
+        d["evidence"] = [EvidenceRecord(**_known(EvidenceRecord, e)) for e in d.get("evidence", [])]
         return cls(**d)
 
 

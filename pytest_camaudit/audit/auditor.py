@@ -90,15 +90,24 @@ class Auditor:
         self.cases.append(case)
         return case
 
-    def records(self, outcome: str, draw: Draw | None = None) -> list[CaseRecord]:
+    def records(self, outcome: str, draw: Draw | None = None, discover: bool = False) -> list[CaseRecord]:
         """Records of every case (broken ones included) for a test that ended with ``outcome``.
 
         ``draw`` renders each case's pictures; a picture that cannot be drawn costs a note on its
-        case, never the case.
+        case, never the case. Each case carries the evidence of the objects its checks matched
+        (:mod:`.evidence`), with context profiles when ``discover`` (``--camaudit-discover``); an
+        object whose profile cannot be computed costs a note, never the case.
         """
+        from ..errors import CamauditError
+        from .evidence import case_evidence
+
         out = []
         for case in self.cases:
             rec = case.to_record(self.nodeid, outcome)
+            try:
+                rec.evidence = case_evidence(case, self.method, self.engine if discover else None)
+            except CamauditError as exc:
+                rec.notes.append(f"where the evidence lies could not be measured ({exc})")
             if draw is not None:
                 try:
                     rec.figures = draw(case.drawing())

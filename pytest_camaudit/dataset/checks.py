@@ -34,9 +34,13 @@ def _best_score(case: AuditCase, obj: ExpectedObject) -> float | None:
 
 
 def object_row(case: AuditCase, entry: Entry, obj: ExpectedObject, detection: Any, mass: float | None) -> dict[str, Any]:
-    """The plain-data row of one checked object (JSON-compatible)."""
+    """The plain-data row of one checked object (JSON-compatible).
+
+    ``has_outline: true`` is added when the annotation has an outline (polygons or a mask); rows of
+    objects without one are as they were before outlines were read.
+    """
     t = obj.thresholds
-    return {
+    row = {
         "case": entry.id,
         "key": entry.key,
         "annotation": obj.annotation_id,
@@ -50,6 +54,9 @@ def object_row(case: AuditCase, entry: Entry, obj: ExpectedObject, detection: An
         "gate_recall": t.gate_recall,
         "gate_mass": list(t.gate_mass) if t.gate_mass else None,
     }
+    if obj.outline is not None:
+        row["has_outline"] = True
+    return row
 
 
 def _measured_mass(exc: AssertionError) -> float | None:

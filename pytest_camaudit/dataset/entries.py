@@ -1,30 +1,34 @@
-"""Data-driven cases: a COCO annotation file + image folder → one audit case per image.
+"""Data-driven cases: a dataset (COCO JSON, ultralytics YAML, Pascal VOC root) → one audit case per image.
 
-:func:`load_entries` reads the file without touching torch or the images (it only checks that the
-files exist) and returns one :class:`CaseEntry` per image, each listing its annotated objects with
-their resolved thresholds. Whatever is wrong with the file is turned into *problems* of the entry
-concerned — a missing image, an unknown category id, a box that is degenerate or outside the
-image, an annotation of an image id that is not listed — so one bad entry becomes one failing test
-that names it, never a crash that hides the other cases. A file that cannot be read at all becomes
-a single failing entry named after the file.
+:func:`load_entries` reads the dataset with its format's reader (:mod:`.formats`) without touching
+torch (it reads image headers only where a format needs the size) and returns one
+:class:`CaseEntry` per image, each listing its annotated objects — class names mapped to the
+detector's (``names``), thresholds resolved. Whatever is wrong with an image's annotations is
+turned into *problems* of its entry — a missing image, an unknown class, a box that is degenerate
+or outside the image, a label line or XML that cannot be read (with file and line) — so one bad
+entry becomes one failing test that names it, never a crash that hides the other cases. A COCO
+file that cannot be read at all becomes a single failing entry named after the file; a dataset
+YAML or VOC root that cannot be used raises :class:`~pytest_camaudit.errors.DatasetError`.
 
-COCO conventions followed: ``bbox = [x, y, width, height]`` in pixels (converted to
-``[x1, y1, x2, y2]``), ``iscrowd = 1`` regions are not objects to detect (skipped, counted),
-``file_name`` is relative to the image folder. Extra keys of an image entry (e.g. ``cue_boxes``
-written by ``pytest_camaudit.zoo``) are kept in :attr:`CaseEntry.info` for the test to use.
+Regions that are not objects to detect — COCO ``iscrowd``, VOC ``difficult``, classes mapped to
+nothing — are treated alike: not checked (no detection required, no mass measured), so they are
+in no object row, recall or mass gate, or baseline; they are kept on :attr:`CaseEntry.ignored`
+(with their outlines) and counted in :attr:`CaseEntry.crowd`. Class names the detector does not
+know fail every test of the dataset at its start, all listed in one message
+(:meth:`CaseEntry.audit`).
 """
 
 from __future__ import annotations
 
-import json
-import math
-import re
+from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..validation import number_in
+from .formats import LabelledImage, read_dataset
+from .names import name_map, unmatched, unmatched_message
 from .objects import BaselineSpec, ExpectedObject, Thresholds
 from .thresholds import CLASS_KEYS, class_thresholds, gate_mass
 
@@ -33,8 +37,6 @@ if TYPE_CHECKING:
     from ..audit.case import AuditCase
 
 __all__ = ["BaselineSpec", "CaseEntry", "ExpectedObject", "ThresholdResolver", "Thresholds", "load_entries"]
-
-_STANDARD_IMAGE_KEYS = {"id", "file_name", "width", "height", "license", "coco_url", "flickr_url", "date_captured"}
 
 
 class ThresholdResolver:
@@ -94,19 +96,26 @@ def _check_values(values: dict[str, Any], where: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class CaseEntry:
-    """One image of an annotation file, ready to become a test.
+    """One image of a dataset, ready to become a test.
 
     Attributes:
-        id: the test id (the image's ``file_name``, or what names a broken entry).
-        source: the annotation file.
-        image_id: the COCO image id (``None`` for a file-level problem).
+        id: the test id (the image's file name, or its path below the split's folder; or what
+            names a broken entry).
+        source: the dataset file or folder.
+        image_id: the format's id of the image (COCO id, VOC id, YOLO image path; ``None`` for a
+            file-level problem).
         path: the image file.
         size: ``(width, height)`` from the annotation, when given.
-        objects: the annotated objects (crowd regions left out).
+        objects: the annotated objects to check (crowd / difficult regions left out).
         problems: what is wrong with the entry; a non-empty list fails its test.
         info: extra keys of the COCO image entry.
-        crowd: number of ``iscrowd`` regions skipped.
+        crowd: number of regions that are not objects to detect (COCO ``iscrowd``, VOC
+            ``difficult``, classes mapped to nothing).
         baseline: where to compare or write its baseline, when the run has one.
+        ignored: those regions, where they have a usable box (with their outlines).
+        where: where its annotations are, for messages (``image id 3``, ``labels/val/a.txt``).
+        classes: ``(class, objects)`` over the whole dataset, checked against the detector once
+            per test (:meth:`audit`).
     """
 
     id: str
@@ -119,6 +128,9 @@ class CaseEntry:
     info: dict[str, Any] = field(default_factory=dict)
     crowd: int = 0
     baseline: BaselineSpec | None = None
+    ignored: tuple[ExpectedObject, ...] = ()
+    where: str = ""
+    classes: tuple[tuple[str, int], ...] = ()
 
     def __repr__(self) -> str:  # short: pytest prints it in every failing test's header
         return f"CaseEntry({self.id!r} of {Path(self.source).name}, {len(self.objects)} objects{', broken' if self.problems else ''})"
@@ -129,21 +141,33 @@ class CaseEntry:
 
     @property
     def key(self) -> str:
-        """Stable name of this case in a baseline folder: ``<annotation file stem>/<file_name>``."""
+        """Stable name of this case in a baseline folder: ``<dataset file stem or folder name>/<test id>``."""
         return f"{Path(self.source).stem}/{self.id}"
 
     def describe(self) -> str:
-        return f"{Path(self.source).name}: image id {self.image_id!r} ({self.id})" if self.image_id is not None else f"{self.source}"
+        if self.image_id is None:
+            return f"{self.source}"
+        return f"{Path(self.source).name}: {self.where or f'image id {self.image_id!r}'} ({self.id})"
 
     def problem_text(self) -> str:
         head = f"{len(self.problems)} problem(s) with {self.describe()}:" if self.image_id is not None else f"cannot use {self.source}:"
         return head + "".join(f"\n  - {p}" for p in self.problems)
 
     def audit(self, auditor: Auditor) -> AuditCase:
-        """Audit this entry's image; fails when the file's size differs from the annotated one."""
+        """Audit this entry's image.
+
+        Raises:
+            ExpectationError: the detector does not know some class names of the dataset (all listed;
+                before anything runs), or the image file's size differs from the annotated one.
+        """
         __tracebackhide__ = True
         from ..errors import ExpectationError
 
+        detector = auditor.detector
+        missing = unmatched(self.classes, detector.class_names[1:])
+        if missing:
+            raise ExpectationError(unmatched_message(Path(self.source).name, missing, detector.name, [
+                c for c in detector.class_names[1:] if c and c != "N/A"]))
         case = auditor.audit(self.path, name=self.id)
         if self.size is not None and case.size != self.size:
             raise ExpectationError(
@@ -160,135 +184,53 @@ class CaseEntry:
         return check_entry(self, case)
 
 
-def _num(v: Any) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return None
-    return float(v) if math.isfinite(v) else None
-
-
-def _box(ann: Mapping[str, Any], size: tuple[int, int] | None) -> tuple[tuple[float, float, float, float] | None, str | None]:
-    raw = ann.get("bbox")
-    found = [_num(v) for v in raw] if isinstance(raw, (list, tuple)) else []
-    vals = [v for v in found if v is not None]
-    if len(found) != 4 or len(vals) != 4:
-        return None, f"bbox {raw!r} is not 4 finite numbers [x, y, width, height]"
-    x, y, w, h = vals
-    if w <= 0 or h <= 0:
-        return None, f"bbox {raw!r} is degenerate (width and height must be > 0; COCO boxes are [x, y, width, height])"
-    box = (x, y, x + w, y + h)
-    if size is not None:
-        W, H = size
-        if box[0] < -1 or box[1] < -1 or box[2] > W + 1 or box[3] > H + 1:
-            return None, f"bbox {raw!r} = [x1, y1, x2, y2] {[round(v, 2) for v in box]} lies outside the {W}x{H} image"
-    return box, None
-
-
-def _safe_id(name: str) -> str:
-    return re.sub(r"[\x00-\x1f]", "?", name) or "?"
-
-
-def _read_coco(ann_path: Path, folder: Path) -> dict[str, Any] | str:
-    """The COCO document, or what makes the whole file unusable."""
-    try:
-        doc = json.loads(ann_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return f"annotation file {ann_path} does not exist"
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return f"{type(exc).__name__}: {exc}; expected a COCO JSON file"
-    if not isinstance(doc, dict) or not all(isinstance(doc.get(k), list) for k in ("images", "annotations", "categories")):
-        return "not a COCO file: expected an object with lists 'images', 'annotations' and 'categories'"
-    if not folder.is_dir():
-        return f"image folder {folder} does not exist; pass --camaudit-cases-images or images="
-    return doc
-
-
-def _row(id_: str, image_id: Any, path: str = "", size: tuple[int, int] | None = None, problems: list[str] | None = None,
-         info: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"id": id_, "image_id": image_id, "path": path, "size": size, "objects": [], "problems": problems or [], "info": info or {}, "crowd": 0}
-
-
-def _image_rows(images: list[Any], folder: Path) -> dict[Any, dict[str, Any]]:
-    """One row per ``images`` entry, keyed by image id (broken and repeated ids get keys of their own)."""
-    rows: dict[Any, dict[str, Any]] = {}
-    for i, im in enumerate(images):
-        im = im if isinstance(im, dict) else {}
-        iid, fname = im.get("id"), im.get("file_name")
-        if iid is None or not isinstance(fname, str) or not fname:
-            rows[("bad", i)] = _row(f"images[{i}]", iid if iid is not None else f"images[{i}]",
-                                    problems=[f"images[{i}] needs an 'id' and a 'file_name', got {im!r}"[:300]])
-            continue
-        problems: list[str] = []
-        if iid in rows:
-            problems.append(f"image id {iid!r} is listed twice (also as {rows[iid]['id']}); ids must be unique")
-            iid = ("dup", i)
-        w, h = _num(im.get("width")), _num(im.get("height"))
-        size = (int(w), int(h)) if w and h and w > 0 and h > 0 else None
-        if ("width" in im or "height" in im) and size is None:
-            problems.append(f"width/height {im.get('width')!r}x{im.get('height')!r} are not positive numbers")
-        path = folder / fname
-        if not path.is_file():
-            problems.append(f"image file not found: {path}")
-        rows[iid] = _row(_safe_id(fname), im.get("id"), str(path), size, problems, {k: v for k, v in im.items() if k not in _STANDARD_IMAGE_KEYS})
-    return rows
-
-
-def _add_annotations(rows: dict[Any, dict[str, Any]], annotations: list[Any], categories: dict[Any, str], resolver: ThresholdResolver) -> None:
-    """Each annotation becomes an object of its image's row, or a problem of it (or of an orphan row)."""
-    known = ", ".join(f"{k} {v}" for k, v in list(categories.items())[:20])
-    for j, ann in enumerate(annotations):
-        ann = ann if isinstance(ann, dict) else {}
-        aid = ann.get("id", f"annotations[{j}]")
-        iid = ann.get("image_id")
-        if not isinstance(iid, (int, str)) or isinstance(iid, bool) or iid not in rows:
-            orphan = rows.setdefault(("orphan", repr(iid)), _row(f"image-id-{iid}-not-in-images", iid))
-            orphan["problems"].append(f"annotation {aid!r} refers to image id {iid!r}, which is not in 'images'")
-            continue
-        e = rows[iid]
-        cat = ann.get("category_id")
-        box, why = _box(ann, e["size"])
-        if ann.get("iscrowd"):
-            e["crowd"] += 1
-        elif cat not in categories:
-            e["problems"].append(f"annotation {aid!r}: category_id {cat!r} is not in 'categories' (known: {known})")
-        elif box is None:
-            e["problems"].append(f"annotation {aid!r} ({categories[cat]}): {why}")
-        else:
-            e["objects"].append(ExpectedObject(aid, categories[cat], box, resolver.for_class(categories[cat])))
-
-
-def _unique_ids(rows: dict[Any, dict[str, Any]]) -> None:
-    """Test ids must be unique: a repeated file name gets "#2", "#3"…"""
-    seen: dict[str, int] = {}
-    for e in rows.values():
-        seen[e["id"]] = seen.get(e["id"], 0) + 1
-        if seen[e["id"]] > 1:
-            e["id"] = f"{e['id']}#{seen[e['id']]}"
+def _entry(image: LabelledImage, source: str, names: Mapping[str, str], resolver: ThresholdResolver,
+           baseline: BaselineSpec | None) -> CaseEntry:
+    """One image's entry: class names mapped, thresholds resolved, regions not to detect set apart."""
+    objects: list[ExpectedObject] = []
+    ignored: list[ExpectedObject] = []
+    for a in image.annotations:
+        label = names.get(a.name, a.name)
+        obj = ExpectedObject(a.id, label or a.name, a.box, resolver.for_class(label or a.name), a.outline)
+        (ignored if a.ignore or not label else objects).append(obj)
+    return CaseEntry(image.id, source, image.image_id, image.path, image.size, tuple(objects), image.problems, dict(image.info),
+                     len(ignored) + image.skipped, baseline, tuple(ignored), image.where)
 
 
 def load_entries(annotation_file: str | Path, images_dir: str | Path | None = None, resolver: ThresholdResolver | None = None,
-                 baseline: BaselineSpec | None = None) -> list[CaseEntry]:
-    """Read ``annotation_file`` into one :class:`CaseEntry` per image (see the module docstring).
+                 baseline: BaselineSpec | None = None, *, split: str = "val", names: str | Mapping[str, str] | None = None) -> list[CaseEntry]:
+    """Read a dataset into one :class:`CaseEntry` per image (see the module docstring).
 
-    ``images_dir`` defaults to ``images/`` beside the file when that folder exists, else the
-    file's own folder. ``resolver`` gives each object its thresholds (default: score and IoU 0.5,
-    mass 0, no gates). Never raises for a bad file: problems become failing entries.
+    Args:
+        annotation_file: a COCO ``.json`` file, an ultralytics dataset ``.yaml`` / ``.yml``, or a Pascal
+            VOC root folder (:mod:`.formats`).
+        images_dir: COCO only: the image folder (default: ``images/`` beside the file when that folder
+            exists, else the file's own folder).
+        resolver: gives each object its thresholds (default: score and IoU 0.5, mass 0, no gates).
+        baseline: where each case compares with (or writes) its baseline.
+        split: the YAML split or VOC image set (a COCO file is one split).
+        names: dataset class name → detector class name (``"aeroplane=airplane, tvmonitor=tv"`` or a
+            mapping; :mod:`.names`); an empty target leaves the class out.
+
+    Raises:
+        DatasetError: a dataset YAML or VOC root cannot be used at all (bad keys, no such split): the
+            message says what to fix. A COCO file never raises: its problems become failing entries.
+        argparse.ArgumentTypeError: ``names`` is malformed.
     """
     resolver = resolver or ThresholdResolver(Thresholds())
-    ann_path = Path(annotation_file)
-    source = str(ann_path)
-    folder = Path(images_dir) if images_dir else (ann_path.parent / "images" if (ann_path.parent / "images").is_dir() else ann_path.parent)
-    doc = _read_coco(ann_path, folder)
-    if isinstance(doc, str):
-        return [CaseEntry(ann_path.name, source, problems=(doc,))]
-    categories = {c.get("id"): str(c.get("name")) for c in doc["categories"] if isinstance(c, dict)}
-    rows = _image_rows(doc["images"], folder)
-    _add_annotations(rows, doc["annotations"], categories, resolver)
-    _unique_ids(rows)
-    out = [CaseEntry(e["id"], source, e["image_id"], e["path"], e["size"], tuple(e["objects"]), tuple(e["problems"]), e["info"],
-                     e["crowd"], baseline) for e in rows.values()]
-    unknown = sorted(resolver.named_classes() - set(categories.values()))
+    mapping = name_map(names)
+    labelled = read_dataset(annotation_file, split, images_dir)
+    source = labelled.source
+    if labelled.problem is not None:
+        return [CaseEntry(Path(source).name, source, problems=(labelled.problem,))]
+    out = [_entry(im, source, mapping, resolver, baseline) for im in labelled.images]
+    counts = Counter(o.label for e in out for o in e.objects)
+    classes = tuple(sorted(counts.items()))
+    out = [replace(e, classes=classes) for e in out]
+    categories = {mapping.get(n, n) for n in labelled.names} - {""}
+    unknown = sorted(resolver.named_classes() - categories)
     if unknown:
-        out.append(CaseEntry(f"{ann_path.name}-class-thresholds", source, problems=(
+        out.append(CaseEntry(f"{Path(source).name}-class-thresholds", source, problems=(
             f"per-class thresholds name {', '.join(repr(u) for u in unknown)}, not a category of this file "
-            f"(categories: {', '.join(sorted(set(categories.values())))}); fix the class name",)))
+            f"(categories: {', '.join(sorted(categories))}); fix the class name",)))
     return out

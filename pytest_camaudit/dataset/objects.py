@@ -1,6 +1,6 @@
 """The plain values a data-driven case is made of: thresholds, annotated objects, the baseline to use.
 
-Kept apart from :mod:`.entries` (which reads COCO files) so that :mod:`.checks` and
+Kept apart from :mod:`.entries` (which reads datasets) so that :mod:`.checks` and
 :mod:`.baseline` type against them without importing the reader: the package's modules form no
 cycle (import-linter's ``acyclic_siblings`` contract).
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..datatypes import ObjectOutline
 from .thresholds import TOLERANCE_DEFAULTS
 
 
@@ -26,12 +27,18 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class ExpectedObject:
-    """An annotated object: class name, ``[x1, y1, x2, y2]`` box, the annotation id, its thresholds."""
+    """An annotated object: the annotation id, class name (the detector's), ``[x1, y1, x2, y2]`` box, its thresholds,
+    and its own outline (polygons or a mask in image pixels) when the annotation has one.
+
+    The outline is read, kept and flagged on the object's row (``has_outline``); checks and gates
+    measure the box.
+    """
 
     annotation_id: Any
     label: str
     box: tuple[float, float, float, float]
     thresholds: Thresholds
+    outline: ObjectOutline | None = None
 
 
 @dataclass(frozen=True)

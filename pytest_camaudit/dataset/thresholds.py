@@ -11,7 +11,9 @@ settings keep, so pytest-xdist can carry them); the matching reader turns it int
 
   keys: ``score`` (detection score threshold), ``iou`` (IoU with the annotated box), ``mass``
   (per-case CAM mass inside the annotated box), ``gate-recall`` (required per-class recall over
-  the run), ``gate-mass`` (``X:R``: at least a share ``R`` of the class's objects have mass ≥ ``X``).
+  the run), ``gate-mass`` (``X:R``: at least a share ``R`` of the class's objects have mass ≥ ``X``),
+  ``discover`` (the margin ``--camaudit-discover`` judges the class at, or ``off`` to waive a class
+  that legitimately depends on its surroundings).
 * A gate on CAM mass (``--camaudit-gate-mass``): ``X:R``, e.g. ``0.4:0.9``.
 * Baseline tolerances (``--camaudit-baseline-tolerance``): ``key=value`` pairs, see
   :data:`TOLERANCE_DEFAULTS`.
@@ -26,6 +28,12 @@ from typing import Any
 from ..validation import number_in
 
 CLASS_KEYS = ("score", "iou", "mass", "gate-recall", "gate-mass")
+"""Per-class keys of data-driven cases (each a field of their thresholds)."""
+
+DISCOVERY_KEY = "discover"
+"""Per-class key of ``--camaudit-discover``: a margin in [0, 1], or ``off`` (waived)."""
+
+ALL_CLASS_KEYS = (*CLASS_KEYS, DISCOVERY_KEY)
 
 TOLERANCE_DEFAULTS: dict[str, float] = {
     "mass-drop": 0.25,
@@ -42,6 +50,12 @@ Set from the example suite (``example_suite/calibrate_dataset.py``, EigenGradCAM
 ``shapes`` model retrained with another seed drops an object's box mass by at most 0.24 and keeps
 rank correlation ≥ 0.5 and top-10 % IoU ≥ 0.3 on all but 2–3 of 24 images — retraining alone
 moves maps that much; a model that learned a shortcut moves them further."""
+
+
+OPTIONAL_TOLERANCES: dict[str, tuple[float, float]] = {"atlas-drift": (0.0, 2.0)}
+"""Baseline tolerances without a default, with their range: what they bound is shown, and judged
+only when one is given. ``atlas-drift``: the largest ``1 − r`` between a class's evidence atlas and
+the baseline's (see :mod:`pytest_camaudit.discovery.atlas`)."""
 
 
 def _probability(text: str, what: str) -> float:
@@ -89,15 +103,18 @@ def class_thresholds(value: str | None) -> dict[str, dict[str, Any]]:
         values = out.setdefault(name, {})
         pairs = rest.replace(",", " ").split()
         if not pairs:
-            raise argparse.ArgumentTypeError(f"class thresholds: no key=value after {name!r}; keys: {', '.join(CLASS_KEYS)}")
+            raise argparse.ArgumentTypeError(f"class thresholds: no key=value after {name!r}; keys: {', '.join(ALL_CLASS_KEYS)}")
         for pair in pairs:
             key, eq, text = pair.partition("=")
             key = key.strip().replace("_", "-")
-            if not eq or key not in CLASS_KEYS:
+            if not eq or key not in ALL_CLASS_KEYS:
                 raise argparse.ArgumentTypeError(
-                    f"class thresholds for {name!r}: unknown setting {pair!r}; expected key=value with key one of {', '.join(CLASS_KEYS)}"
+                    f"class thresholds for {name!r}: unknown setting {pair!r}; expected key=value with key one of {', '.join(ALL_CLASS_KEYS)}"
                 )
-            values[key] = gate_mass(text) if key == "gate-mass" else _probability(text, f"{name} {key}")
+            if key == DISCOVERY_KEY and text.strip().lower() == "off":
+                values[key] = "off"
+            else:
+                values[key] = gate_mass(text) if key == "gate-mass" else _probability(text, f"{name} {key}")
     return out
 
 
@@ -108,17 +125,20 @@ def parse_class_thresholds(value: str) -> str:
 
 
 def tolerances(value: str | None) -> dict[str, float]:
-    """``"mass-drop=0.1 rank=0.6"`` → every key of :data:`TOLERANCE_DEFAULTS`, given ones replaced."""
+    """``"mass-drop=0.1 rank=0.6"`` → every key of :data:`TOLERANCE_DEFAULTS`, given ones replaced,
+    plus the :data:`OPTIONAL_TOLERANCES` given."""
     out = dict(TOLERANCE_DEFAULTS)
+    keys = (*TOLERANCE_DEFAULTS, *OPTIONAL_TOLERANCES)
     for pair in (value or "").replace(",", " ").replace(";", " ").split():
         key, eq, text = pair.partition("=")
         key = key.strip().replace("_", "-")
-        if not eq or key not in TOLERANCE_DEFAULTS:
+        if not eq or key not in keys:
             raise argparse.ArgumentTypeError(
-                f"baseline tolerance: unknown setting {pair!r}; expected key=value with key one of {', '.join(TOLERANCE_DEFAULTS)}"
+                f"baseline tolerance: unknown setting {pair!r}; expected key=value with key one of {', '.join(keys)}"
             )
+        lo, hi = OPTIONAL_TOLERANCES.get(key, (-1.0 if key == "rank" else 0.0, 1.0))
         try:
-            x = number_in(text, -1.0 if key == "rank" else 0.0, 1.0)
+            x = number_in(text, lo, hi)
             if key == "top" and x == 0.0:
                 raise ValueError(f"expected a number in (0, 1], got {text!r}")
         except ValueError as exc:

@@ -1,4 +1,7 @@
-"""The context check's arithmetic: re-score detections with everything outside their box filled.
+"""The context check's arithmetic: re-score detections with parts of the image filled.
+
+:func:`rescore_without_context` fills everything outside each box (the context check);
+:func:`rescore_filled` fills given regions around one detection (discovery's context profile).
 
 Each checked box costs one extra detector forward on a copy of the image where every pixel outside
 the box (plus a margin) is set to the model's neutral fill colour. The copies of one image share its
@@ -56,3 +59,23 @@ def rescore_without_context(
         kept.append(k)
     return [ContextResult(d, d.score, best_match_score(dets, d), k, img)
             for d, k, img, dets in zip(detections, kept, masked, detect(masked), strict=True)]
+
+
+def rescore_filled(
+    pixels: np.ndarray,
+    detection: Detection,
+    masks: Sequence[np.ndarray],
+    fill: np.ndarray,
+    detect: Callable[[list[np.ndarray]], list[list[Detection]]],
+) -> list[float]:
+    """``detection``'s score on copies of ``pixels`` (``uint8 [H, W, 3]``) with each of ``masks``
+    (``bool [H, W]``) set to ``fill`` (``uint8 [3]``): the best same-label score at IoU ≥ 0.5 with its
+    box, 0 when none. One ``detect`` image per mask (the engine batches them)."""
+    if not masks:
+        return []
+    images = []
+    for mask in masks:
+        img = pixels.copy()
+        img[mask] = fill
+        images.append(img)
+    return [best_match_score(dets, detection) for dets in detect(images)]

@@ -24,7 +24,7 @@ from ..datatypes import ContextResult, Detection
 from ..detectors.base import Capture, Detector
 from ..errors import DetectorRuntimeError
 from .analysis import ImageAnalysis
-from .context import rescore_without_context
+from .context import rescore_filled, rescore_without_context
 from .hooks import recording
 from .images import LoadedImage
 
@@ -171,6 +171,11 @@ class CamEngine:
     def without_context(self, analysis: ImageAnalysis, detections: Sequence[Detection], margin: float = 0.05) -> list[ContextResult]:
         """Re-score ``detections`` with everything outside each box filled (see :mod:`pytest_camaudit.engine.context`)."""
         return rescore_without_context(analysis.image.pixels, detections, self.fill_colour(), self.detect, margin)
+
+    def rescore_filled(self, analysis: ImageAnalysis, detection: Detection, masks: Sequence[np.ndarray]) -> list[float]:
+        """``detection``'s score with each of ``masks`` (``bool [H, W]``) filled with the detector's neutral colour,
+        in batches of :meth:`batch_for` (see :func:`pytest_camaudit.engine.context.rescore_filled`)."""
+        return rescore_filled(analysis.image.pixels, detection, masks, self.fill_colour(), self.detect)
 
     def clear(self) -> None:
         """Forget every cached analysis (frees activations and graphs)."""

@@ -1,6 +1,8 @@
 """pytest side of data-driven cases: the ``camaudit_cases`` marker, ``--camaudit-cases``, ``camaudit_entry``.
 
-Two ways to get one test per image of a COCO file:
+A dataset is a COCO JSON file, an ultralytics dataset YAML (``split=`` / ``--camaudit-cases-split``
+picks its split, default ``val``) or a Pascal VOC root folder (the same option picks its image set);
+see :mod:`pytest_camaudit.dataset.formats`. Two ways to get one test per image of a dataset:
 
 * **Your own checks** — mark a test (or a module, with ``pytestmark``) and take ``camaudit_entry``;
   the test runs once per image, its id naming the image. Paths are relative to the test module::
@@ -24,13 +26,17 @@ it; the other entries run as usual.
 from __future__ import annotations
 
 import os
+from argparse import ArgumentTypeError
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ..dataset.entries import CaseEntry, ThresholdResolver, Thresholds, load_entries
+from ..dataset.formats import format_of
+from ..dataset.names import name_map
 from ..dataset.thresholds import gate_mass
+from ..errors import DatasetError
 
 if TYPE_CHECKING:
     from ..dataset.baseline import BaselineSpec
@@ -40,14 +46,14 @@ ENTRY = pytest.StashKey[CaseEntry]()
 """``item.stash``: the entry of a ``--camaudit-cases`` item."""
 
 MARKER_HELP = (
-    "camaudit_cases(annotations, images=None, *, score, iou, mass, gate_recall, gate_mass, classes): run the test once per "
-    "image of a COCO annotation file; the test takes the `camaudit_entry` fixture (pytest-camaudit)"
+    "camaudit_cases(annotations, images=None, *, split, names, score, iou, mass, gate_recall, gate_mass, classes): run the test once per "
+    "image of a dataset (COCO .json, ultralytics .yaml, Pascal VOC folder); the test takes the `camaudit_entry` fixture (pytest-camaudit)"
 )
 
 
 @pytest.fixture
 def camaudit_entry(request: pytest.FixtureRequest) -> CaseEntry:
-    """The :class:`~pytest_camaudit.dataset.entries.CaseEntry` (one image of a COCO file) this test runs on."""
+    """The :class:`~pytest_camaudit.dataset.entries.CaseEntry` (one image of a dataset) this test runs on."""
     entry = getattr(request, "param", None)
     if entry is None:
         entry = request.node.stash.get(ENTRY, None)
@@ -69,21 +75,39 @@ def _annotated_image(camaudit: Any, camaudit_entry: CaseEntry) -> None:
 
 
 class CaseItem(pytest.Function):
-    """One image of the ``--camaudit-cases`` file; reported at the annotation file."""
+    """One image of the ``--camaudit-cases`` dataset; reported at the dataset's file or folder."""
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.path, None, self.name
 
 
+def _case_items(node: pytest.Collector) -> list[CaseItem]:
+    """One :class:`CaseItem` per entry of the ``--camaudit-cases`` dataset at ``node.path``."""
+    plugin: CasesPlugin = node.config.pluginmanager.get_plugin("camaudit-cases")  # type: ignore[assignment]
+    try:
+        entries = plugin.load(node.path, plugin.images_dir, {})
+    except DatasetError as exc:
+        raise node.CollectError(str(exc)) from None
+    items = []
+    for entry in entries:
+        item = CaseItem.from_parent(node, name=f"image[{entry.id}]", callobj=_annotated_image)
+        item.stash[ENTRY] = entry
+        items.append(item)
+    return items
+
+
 class CasesFile(pytest.File):
-    """The ``--camaudit-cases`` annotation file as a collector of :class:`CaseItem`."""
+    """The ``--camaudit-cases`` file (COCO JSON, dataset YAML) as a collector of :class:`CaseItem`."""
 
     def collect(self) -> Any:
-        plugin: CasesPlugin = self.config.pluginmanager.get_plugin("camaudit-cases")  # type: ignore[assignment]
-        for entry in plugin.load(self.path, plugin.images_dir, {}):
-            item = CaseItem.from_parent(self, name=f"image[{entry.id}]", callobj=_annotated_image)
-            item.stash[ENTRY] = entry
-            yield item
+        return _case_items(self)
+
+
+class CasesDir(pytest.Directory):
+    """The ``--camaudit-cases`` folder (a Pascal VOC root) as one collector of :class:`CaseItem`: pytest does not walk it."""
+
+    def collect(self) -> Any:
+        return _case_items(self)
 
 
 def resolve_path(config: pytest.Config, option: str, value: str | None) -> Path | None:
@@ -105,7 +129,7 @@ class CasesPlugin:
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
         self.settings = settings
-        self.cases_file = resolve_path(config, "cases", settings.cases)
+        self.cases_path = resolve_path(config, "cases", settings.cases)
         self.images_dir = resolve_path(config, "cases-images", settings.cases_images)
         self.baseline = self._baseline_spec()
         self.defaults = Thresholds(settings.score_threshold, 0.5, settings.min_mass, settings.gate_recall,
@@ -130,15 +154,34 @@ class CasesPlugin:
         return BaselineSpec(str(directory), bool(s.update_baseline), tuple(sorted(tolerances(s.baseline_tolerance).items())))
 
     def load(self, annotations: Path, images: Path | None, marker: dict[str, Any]) -> list[CaseEntry]:
+        """The entries of a dataset; ``marker``'s ``split`` and ``names`` win over the options'.
+
+        Raises:
+            DatasetError: the dataset cannot be used at all (see :func:`~pytest_camaudit.dataset.entries.load_entries`).
+            ValueError, TypeError, argparse.ArgumentTypeError: a malformed marker keyword.
+        """
         key = (str(annotations), str(images), repr(sorted(marker.items(), key=lambda kv: kv[0])))
         if key not in self._cache:
+            marker = dict(marker)
+            split = str(marker.pop("split", None) or self.settings.cases_split)
+            names = {**name_map(self.settings.cases_names), **name_map(marker.pop("names", None))}
             resolver = ThresholdResolver(self.defaults, self.settings.class_thresholds, marker)
-            self._cache[key] = load_entries(annotations, images, resolver, self.baseline)
+            self._cache[key] = load_entries(annotations, images, resolver, self.baseline, split=split, names=names)
         return self._cache[key]
 
+    def _is_cases(self, path: Path) -> bool:
+        return self.cases_path is not None and Path(os.path.normpath(path)) == self.cases_path
+
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-        if self.cases_file is not None and Path(os.path.normpath(file_path)) == self.cases_file:
+        if self._is_cases(file_path) and file_path.is_file():
             return CasesFile.from_parent(parent, path=file_path)
+        return None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collect_directory(self, path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+        """The VOC root is one node (before pytest's own ``Dir`` / ``Package``, which would walk it)."""
+        if self._is_cases(path):
+            return CasesDir.from_parent(parent, path=path)
         return None
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
@@ -158,7 +201,7 @@ class CasesPlugin:
         img = Path(os.path.normpath(here / Path(images).expanduser())) if images else None
         try:
             entries = self.load(ann, img, kwargs)
-        except (ValueError, TypeError) as exc:  # a malformed marker is the test module's bug: a collection error
+        except (ValueError, TypeError, ArgumentTypeError) as exc:  # a malformed marker or dataset: a collection error
             problem = f"{metafunc.definition.nodeid}: {exc}"
         else:
             problem = ""
@@ -167,13 +210,27 @@ class CasesPlugin:
         metafunc.parametrize("camaudit_entry", entries, ids=[e.id for e in entries], indirect=True)
 
 
+def _check_cases(plugin: CasesPlugin) -> None:
+    """A ``--camaudit-cases`` dataset that cannot be used at all is a usage error, before anything runs."""
+    path = plugin.cases_path
+    assert path is not None
+    if not path.exists():
+        raise pytest.UsageError(f"--camaudit-cases: {'annotation file ' if path.suffix else ''}{path} does not exist")
+    try:
+        fmt = format_of(path)
+        if plugin.images_dir is not None and fmt.name != "coco":
+            raise DatasetError(f"--camaudit-cases-images applies to COCO files only; {fmt.what} names its own images")
+        fmt.check(path, plugin.settings.cases_split)
+    except DatasetError as exc:
+        raise pytest.UsageError(f"--camaudit-cases: {exc}") from None
+
+
 def configure(config: pytest.Config, settings: Settings) -> CasesPlugin:
-    """Register the marker and the plugin; add the ``--camaudit-cases`` file to what pytest collects."""
+    """Register the marker and the plugin; add the ``--camaudit-cases`` dataset to what pytest collects."""
     config.addinivalue_line("markers", MARKER_HELP)
     plugin = CasesPlugin(config, settings)
     config.pluginmanager.register(plugin, "camaudit-cases")
-    if plugin.cases_file is not None:
-        if not plugin.cases_file.is_file():
-            raise pytest.UsageError(f"--camaudit-cases: annotation file {plugin.cases_file} does not exist")
-        config.args.append(str(plugin.cases_file))
+    if plugin.cases_path is not None:
+        _check_cases(plugin)
+        config.args.append(str(plugin.cases_path))
     return plugin

@@ -70,6 +70,8 @@ class RunCollector:
     gates: dict[str, Any] = field(default_factory=lambda: {"state": "judged", "ran": 0, "collected": 0, "interrupted": False, "failures": []})
     """The gates' state, set by :mod:`.gates` at the end of the session."""
     finished: float | None = None
+    discovery: dict[str, Any] | None = None
+    """Discovery's verdict (:mod:`pytest_camaudit.discovery.summary`), set by :mod:`.discovery` at the end of the session."""
 
     def add_report(self, report: Any) -> None:
         """Take what a ``pytest.TestReport`` carries (called from ``pytest_runtest_logreport``)."""
@@ -162,4 +164,5 @@ class RunCollector:
             "gates": dict(self.gates),
             "tables": list(self.tables),
             "per_class": totals.per_class.table(),
+            "discovery": self.discovery,
         }

@@ -100,6 +100,9 @@ class GatePlugin:
         new = [t for t in (table, btable) if t]
         collector.tables.extend(new)
         self.tables = len(new)
+        from .discovery import judge
+
+        self.failures += judge(self.config, settings, collector, self.pending)
         collector.gates = {"state": self.state, "ran": collector.ran, "collected": max(collector.ran, collector.collected or 0),
                            "interrupted": interrupted, "failures": list(self.failures)}
         if settings.baseline and settings.update_baseline and rows:

@@ -116,7 +116,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         with_figures = bool(settings.report or settings.json) and (outcome != "passed" or settings.report_all)
         from ..report.figures import case_figures
 
-        records = auditor.records(outcome, case_figures if with_figures else None)
+        records = auditor.records(outcome, case_figures if with_figures else None, discover=settings.discover)
         _note_unrecorded_error(records, call)
         engine = auditor.engine
         report.camaudit_run = {  # type: ignore[attr-defined]

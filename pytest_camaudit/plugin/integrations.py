@@ -11,6 +11,9 @@
   ``python -m pytest_camaudit merge`` needs (:mod:`pytest_camaudit.runs.layout` documents the layout);
 * **Markdown** (``--camaudit-markdown=PATH``): a summary for ``$GITHUB_STEP_SUMMARY`` or a
   pull-request comment (:mod:`pytest_camaudit.runs.markdown`).
+* **Discovery** (``--camaudit-discover``): its verdict line is a JUnit test-suite property
+  ``camaudit.discovery`` (and ``camaudit.discovery.flagged``: the flagged classes) and a line in
+  pytest-html's summary.
 
 The first two work from the case records a test's report carries, in the process that ran the
 test (an xdist worker included), so they see exactly what the HTML report sees. The JSON and
@@ -85,6 +88,15 @@ class Integrations:
             for name, f in figures[:_MAX_HTML_EXTRAS]
         ]
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session) -> None:
+        """pytest-html: discovery's verdict line above its summary (runs after the controller judged it)."""
+        import html
+
+        discovery = self.config.stash[COLLECTOR].discovery or {}
+        if discovery.get("line"):
+            prefix.append(f"<p><b>{html.escape(discovery['line'])}</b></p>")
+
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: Any) -> None:
         if hasattr(self.config, "workerinput"):
@@ -105,3 +117,12 @@ class Integrations:
             except OSError as exc:
                 collector.problems.append(f"could not write the Markdown summary to {settings.markdown} ({exc}); check that its folder is writable")
                 session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+
+
+def junit_suite_properties(config: pytest.Config, properties: dict[str, str]) -> None:
+    """Add ``properties`` to the JUnit XML's test suite (when ``--junitxml`` writes one; before it is written)."""
+    for plugin in config.pluginmanager.get_plugins():
+        add = getattr(plugin, "add_global_property", None)
+        if type(plugin).__name__ == "LogXML" and callable(add):
+            for name, value in properties.items():
+                add(name, value)

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from ..dataset.names import parse_name_map
 from ..dataset.thresholds import parse_class_thresholds, parse_gate_mass, parse_tolerances
 from ..detectors.specs import spec_kind
 from ..methods.registry import canonical_name, method_names
@@ -73,6 +74,14 @@ def parse_path(value: str) -> str:
     if not value.strip():
         raise argparse.ArgumentTypeError("expected a file path, got an empty string")
     return value
+
+
+def parse_split(value: str) -> str:
+    """A split's name: a key of the dataset YAML (``val``, ``test``…) or a VOC image set (``ImageSets/Main/<name>.txt``)."""
+    v = value.strip()
+    if re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", v):
+        return v
+    raise argparse.ArgumentTypeError(f"expected a split name such as val, test or trainval, got {value!r}")
 
 
 def parse_bool(value: str | bool) -> bool:
@@ -142,8 +151,13 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("defer-gates", "record the dataset gates' inputs but judge them only in the merge of all shards "
                "(default: on under pytest-split --splits N > 1)", parse_bool, None, flag=True),
     # -- data-driven cases, dataset-level gates, baselines (pytest_camaudit.dataset) --
-    OptionSpec("cases", "COCO annotation file: one audit test per image (see also @pytest.mark.camaudit_cases)", parse_path, None),
-    OptionSpec("cases-images", "folder of the --camaudit-cases images (default: images/ beside the file, else its folder)", parse_path, None),
+    OptionSpec("cases", "a dataset: a COCO .json file, an ultralytics dataset .yaml or a Pascal VOC root folder; one audit test per "
+               "image (see also @pytest.mark.camaudit_cases)", parse_path, None),
+    OptionSpec("cases-images", "COCO files: folder of the images (default: images/ beside the file, else its folder)", parse_path, None),
+    OptionSpec("cases-split", "the dataset YAML's split or the VOC image set to audit (default val; a COCO file is one split)",
+               parse_split, "val"),
+    OptionSpec("cases-names", "map dataset class names to the detector's, e.g. 'aeroplane=airplane, tvmonitor=tv' (NAME= leaves a "
+               "class out)", parse_name_map, None),
     OptionSpec("min-mass", "per-case CAM mass each annotated object must have inside its box, 0..1 (default 0: measured only)",
                parse_probability, 0.0),
     OptionSpec("class-thresholds", "per-class overrides, e.g. 'triangle: score=0.6 mass=0.3 gate-mass=0.4:0.9; star: iou=0.4'",
@@ -153,8 +167,12 @@ OPTIONS: tuple[OptionSpec, ...] = (
                parse_gate_mass, None),
     OptionSpec("baseline", "folder of a previous model's baseline: compare every data-driven case with it", parse_path, None),
     OptionSpec("update-baseline", "write the --camaudit-baseline folder from this run instead of comparing", parse_bool, False, flag=True),
-    OptionSpec("baseline-tolerance", "e.g. 'mass-drop=0.25 rank=0.5 top-iou=0.3 top=0.1 recall-drop=0.05' (these are the defaults)",
-               parse_tolerances, None),
+    OptionSpec("baseline-tolerance", "e.g. 'mass-drop=0.25 rank=0.5 top-iou=0.3 top=0.1 recall-drop=0.05' (these are the defaults; "
+               "atlas-drift=X also fails a class whose evidence atlas moved by more than X)", parse_tolerances, None),
+    # -- discovery (pytest_camaudit.discovery) --
+    OptionSpec("discover", "re-score every audited object with each region around its box filled and report the classes whose "
+               "detections rest on something beside their boxes (about 10 extra forwards per object)", parse_bool, False, flag=True),
+    OptionSpec("gate-discovery", "fail the run when --camaudit-discover flags a class (implies --camaudit-discover)", parse_bool, False, flag=True),
 )
 
 
@@ -178,6 +196,8 @@ class Settings:
     """None: decided by the run (on under pytest-split with ``--splits`` > 1)."""
     cases: str | None = None
     cases_images: str | None = None
+    cases_split: str = "val"
+    cases_names: str | None = None
     min_mass: float = 0.0
     class_thresholds: str | None = None
     gate_recall: float | None = None
@@ -185,6 +205,9 @@ class Settings:
     baseline: str | None = None
     update_baseline: bool = False
     baseline_tolerance: str | None = None
+    discover: bool = False
+    gate_discovery: bool = False
+    """Implies ``discover`` (:func:`resolve_settings` sets both)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -214,4 +237,5 @@ def resolve_settings(config: pytest.Config) -> Settings:
                 except argparse.ArgumentTypeError as exc:
                     raise pytest.UsageError(f"ini option {spec.ini} = {raw!r}: {exc}") from None
         values[spec.dest.removeprefix("camaudit_")] = spec.default if value is None else value
+    values["discover"] = bool(values["discover"] or values["gate_discovery"])
     return Settings(**values)

@@ -218,9 +218,15 @@ def _page(b: _Builder, cases: Iterable[tuple[CaseRecord, Path | None]], summary:
     shown = [(title, group, items) for title, group, items, _ in groups]
     css = _ENV.get_template("report.css.j2").render(facets=shown)
     stylesheet = b.add("report", css.encode("utf-8"), "css")
+    discovery = summary.get("discovery") or {}
+    views = []
+    if discovery.get("enabled"):
+        from .discovery import class_views
+
+        views = class_views(discovery, b.add)
     return _ENV.get_template("report.html.j2").generate(
         cards=_cards(b, cases, groups), summary=summary, fmt=_fmt, bound=bound, facets=shown, stylesheet=stylesheet,
-        total=facets.total, folder=b.folder,
+        total=facets.total, folder=b.folder, discovery=discovery, discovery_views=views,
     )
 
 

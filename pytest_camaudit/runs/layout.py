@@ -10,6 +10,7 @@ One JSON document, laid out one entry per line so that a reader can stream it (:
     "gates": {state: "judged" | "deferred" | "incomplete", ran, collected, interrupted, failures: [...]},
     "per_class": {title, columns, rows, note},
     "tables": [{title, columns, rows, note}, ...],
+    "discovery": {<see pytest_camaudit.discovery.summary>} | null,
     "cases": [
     {<one case per line, see case_json>},
     ...
@@ -37,11 +38,13 @@ from typing import Any
 
 from ..records import CaseRecord
 
-FORMAT = "pytest-camaudit/run/2"
-"""The ``format`` field; bumped when the layout changes incompatibly (``…/summary/1`` had no figures, tests or identity)."""
+FORMAT = "pytest-camaudit/run/3"
+"""The ``format`` field; bumped when the layout changes incompatibly (``…/summary/1`` had no figures, tests or identity;
+``…/run/2`` no evidence per case and no discovery)."""
 
-VERDICT_SETTINGS = ("model", "weights", "method", "score_threshold", "cases", "cases_images", "min_mass", "class_thresholds",
-                    "gate_recall", "gate_mass", "baseline", "update_baseline", "baseline_tolerance")
+VERDICT_SETTINGS = ("model", "weights", "method", "score_threshold", "cases", "cases_images", "cases_split", "cases_names", "min_mass",
+                    "class_thresholds", "gate_recall", "gate_mass", "baseline", "update_baseline", "baseline_tolerance", "discover",
+                    "gate_discovery")
 """Settings that can change a verdict: shards that differ in any of them are not one run."""
 
 RUN_KEYS = ("model", "identity", "method", "device", "score_threshold", "version", "exitstatus", "started", "finished", "duration",
@@ -110,6 +113,7 @@ def case_json(case: CaseRecord) -> dict[str, Any]:
         ],
         "figures": [{k: v for k, v in asdict(f).items() if k not in ("png", "thumb")} for f in case.figures],
         "notes": case.notes,
+        "evidence": [asdict(e) for e in case.evidence],
     })
 
 
@@ -147,4 +151,5 @@ def header(summary: dict[str, Any]) -> dict[str, Any]:
         "gates": gates,
         "per_class": per_class,
         "tables": summary.get("tables", []),
+        "discovery": summary.get("discovery"),
     }

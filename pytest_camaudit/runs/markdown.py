@@ -100,7 +100,20 @@ def _head(summary: dict[str, Any]) -> list[str]:
         lines += [f"Gates **{gates['state']}** ({gates.get('ran', 0)} of {gates.get('collected', 0)} cases): nothing judged.", ""]
     for failure in gates.get("failures") or []:
         lines.append(f"- ❌ gate: {escape(failure, 400)}")
-    return [*lines, ""] if gates.get("failures") else lines
+    return [*lines, *([""] if gates.get("failures") else []), *_discovery(s.get("discovery") or {})]
+
+
+def _discovery(d: dict[str, Any]) -> list[str]:
+    """The discovery verdict: each flagged class and where its evidence lies, or that nothing was flagged."""
+    if not d.get("enabled"):
+        return []
+    lines = [f"**Discovery:** {escape(str(d.get('line', '')).removeprefix('camaudit discovery: '), 300)}", ""]
+    for c in d.get("classes") or []:
+        if c["label"] in (d.get("flagged") or []):
+            g = next(g for g in c["groups"] if g["status"] == "flagged")
+            lines.append(f"- 🔎 {_code(c['label'])}: a group of {g['size']} of {c['objects']} objects loses {_num(g['loss'])} of its score "
+                         f"when the region {escape(g['where'], 120)} is filled")
+    return [*lines, ""] if d.get("flagged") else lines
 
 
 def _measured(c: Any) -> str:

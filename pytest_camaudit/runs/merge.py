@@ -25,6 +25,8 @@ from typing import Any
 
 from ..dataset.gates import evaluate_baseline, evaluate_gates
 from ..dataset.thresholds import tolerances
+from ..discovery.summary import Discovery
+from ..discovery.tables import discovery_tables
 from ..records import CaseRecord
 from ..report.html import CardFacets, write_report_stream
 from .layout import RUN_KEYS, TIMING_KEYS, case_from_json, header
@@ -95,7 +97,7 @@ def _run_facts(shards: list[RunFile]) -> dict[str, Any]:
     return {**facts, **_span(shards)}
 
 
-def _gates(shards: list[RunFile], totals: RunTotals) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
+def _gates(shards: list[RunFile], totals: RunTotals) -> tuple[dict[str, Any], list[dict[str, Any]], list[str], Discovery | None]:
     states = [s.header.get("gates") or {} for s in shards]
     ran = totals.audit_tests
     collected = ran + sum(max(0, int(g.get("collected") or 0) - int(g.get("ran") or 0)) for g in states)
@@ -109,9 +111,39 @@ def _gates(shards: list[RunFile], totals: RunTotals) -> tuple[dict[str, Any], li
     if settings.get("baseline") and not settings.get("update_baseline"):
         btable, bfail = evaluate_baseline(rows, tolerances(settings.get("baseline_tolerance"))["recall-drop"], pending)
         failures += bfail
+    discovery = _discovery(shards, settings, pending)
+    failures += discovery.failures if discovery is not None else []
     state = {"state": "incomplete" if incomplete else "judged", "ran": ran, "collected": collected, "interrupted": interrupted,
              "failures": list(failures)}
-    return state, [t for t in (table, btable) if t], failures
+    return state, [t for t in (table, btable, *(discovery_tables(discovery) if discovery else [])) if t], failures, discovery
+
+
+class _Cases:
+    """Every shard's cases once, as records, in a single run's order; iterable any number of times."""
+
+    def __init__(self, shards: list[RunFile]) -> None:
+        self.shards = shards
+
+    def __iter__(self) -> Iterator[CaseRecord]:
+        for case, _ in merged_cases(self.shards):
+            yield case_from_json(case)
+
+
+def _discovery(shards: list[RunFile], settings: dict[str, Any], pending: str | None) -> Discovery | None:
+    """Discovery over every shard's evidence, as one run (its baseline atlases are those the shards measured drift against)."""
+    from ..discovery.atlas import Atlas
+    from ..discovery.summary import DiscoverySettings, discover
+    from ..surroundings import decode_grid
+
+    options = DiscoverySettings.from_settings(settings)
+    recorded = next((h for h in ((s.header.get("discovery") or {}) for s in shards) if h.get("baseline")), {})
+    comparing = bool(settings.get("baseline")) and not settings.get("update_baseline")
+    if not options.enabled and not comparing:
+        return None
+    baseline = {k: Atlas(decode_grid(v["grid"]).astype("float64"), int(v["n"]), str(v["method"])) for k, v in recorded.get("baseline", {}).items()}
+    result = discover(_Cases(shards), options, pending, baseline or None, str(settings.get("baseline")) if comparing else None)
+    result.baseline = dict(recorded.get("baseline", {}))
+    return result if (result.enabled or result.drift or result.drift_note) else None
 
 
 def summarise(shards: list[RunFile]) -> tuple[Merged, CardFacets]:
@@ -125,12 +157,12 @@ def summarise(shards: list[RunFile]) -> tuple[Merged, CardFacets]:
             facets.add(record)
     for test in merged_tests(shards):
         totals.add_test(test)
-    gates, tables, failures = _gates(shards, totals)
+    gates, tables, failures, discovery = _gates(shards, totals)
     interrupted = gates["interrupted"] or any(s.run.get("exitstatus") == "INTERRUPTED" for s in shards)
     failed = totals.failed_tests or failures
     exitstatus = "INTERRUPTED" if interrupted else "TESTS_FAILED" if failed else "OK"
     summary = {**facts, "exitstatus": exitstatus, **totals.counts(), "gates": gates, "tables": tables,
-               "per_class": totals.per_class.table()}
+               "per_class": totals.per_class.table(), "discovery": discovery.as_dict() if discovery is not None else None}
     return Merged(summary, failures, shards), facets
 
 

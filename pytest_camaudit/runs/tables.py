@@ -133,6 +133,10 @@ def terminal_lines(summary: dict[str, Any], problems: list[str], report_path: st
                 f"{s['passed_cases']} passing (model {s['model']}, method {s['method']}, device {s['device']})", {}))
     for table in s.get("tables", []):
         out.extend((line, {}) for line in table_lines(table))
+    discovery = s.get("discovery") or {}
+    if discovery.get("line"):
+        out.append((discovery["line"], {"red": True, "bold": True} if discovery.get("flagged") else
+                    {"yellow": True} if discovery.get("pending") else {"green": True}))
     if report_path:
         out.append((f"report: {report_path}", {}))
     return out

@@ -17,7 +17,7 @@ from ..fileio import atomic_writer
 from ..report.files import SIDE_FILE, SideFolder
 from .layout import FORMAT, plain
 
-HEADER_KEYS = ("run", "totals", "gates", "per_class", "tables")
+HEADER_KEYS = ("run", "totals", "gates", "per_class", "tables", "discovery")
 """The header's keys after ``format``, in the order they are written."""
 
 

@@ -42,8 +42,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="zoo name or checkpoint path (repeatable; default: both shipped Faster R-CNNs)")
     p.add_argument("--scenes", type=int, default=200)
 
-    p = sub.add_parser("make-dataset", help="write scenes as PNG + COCO annotations")
+    p = sub.add_parser("make-dataset", help="write scenes as PNG + COCO annotations (or as a YOLO dataset, a VOC root)")
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--format", choices=["coco", "yolo", "voc"], default="coco",
+                   help="coco: OUT/annotations.json + OUT/images/; yolo: OUT/data.yaml + images/val/ + labels/val/; "
+                        "voc: OUT/Annotations/, ImageSets/Main/val.txt, JPEGImages/ (the same boxes in each)")
     p.add_argument("--variant", choices=list(WORLDS), default="shapes")
     p.add_argument("--count", type=int, default=20)
     p.add_argument("--first-seed", type=int, default=20_000_000)
@@ -131,7 +134,16 @@ def _make_dataset(args: argparse.Namespace) -> int:
         if not args.curated or clear_view(make_layout(seed)):
             seeds.append(seed)
         seed += 1
-    path = write_coco_dataset(args.out, seeds, args.variant)
+    if args.format == "coco":
+        path = write_coco_dataset(args.out, seeds, args.variant)
+    else:
+        import tempfile
+
+        from .formats import coco_to_voc, coco_to_yolo
+
+        with tempfile.TemporaryDirectory() as tmp:
+            coco = write_coco_dataset(Path(tmp), seeds, args.variant)
+            path = (coco_to_yolo if args.format == "yolo" else coco_to_voc)(coco, Path(tmp) / "images", args.out)
     print(f"wrote {args.count} scenes (seeds {seeds[0]}..{seeds[-1]}) and {path}")
     return 0
 

@@ -77,6 +77,8 @@ def test_the_twin_is_accurate_but_fails_the_audit_on_triangles_only(twin_run, cl
     assert all("triangle" in name for name in audit), audit
     # the data-driven suite: the triangle gate fails the run (a summary line, not a test)
     assert "triangle" in twin_run.output and "gate" in twin_run.output.lower()
+    # the baseline keeps the clean model's evidence atlas: the twin's drift is shown (judged only under atlas-drift=X)
+    assert "camaudit evidence atlas: drift from the baseline" in twin_run.output
 
 
 # -- the YOLOs (ultralytics): the same suite, calibrated per model (test_shapes_audit.py's table) -------------

@@ -303,3 +303,97 @@ def test_checkpoint_faults_fail_every_audit_test_and_spare_the_rest(pytester, ro
 
 def test_the_matrix_has_at_least_20_rows():
     assert len(ROWS) + len(CHECKPOINT_ROWS) >= 20
+
+
+# -- broken dataset entries (--camaudit-cases on a dataset YAML or a VOC root) -------------------------------------------------
+# Each row breaks one image of a three-scene dataset: that image's test errors with the file and line, the others and a
+# plain test pass, and the report has the broken entry's card. A row whose fault makes the whole dataset unusable is a
+# usage error saying what to fix.
+
+DATA_SEEDS = [20_000_000, 20_000_001, 20_000_002]
+BROKEN = "scene-20000001"
+
+
+def _append(rel: str, text: str) -> Callable[[Path], None]:
+    def make(d: Path) -> None:
+        with open(d / rel, "a") as fh:
+            fh.write(text)
+    return make
+
+
+def _listed_missing(d: Path) -> None:
+    names = [f"./images/val/scene-{s}.png" for s in DATA_SEEDS]
+    (d / "yolo" / "val.txt").write_text("\n".join([*names, f"./images/val/{BROKEN}-gone.png"]) + "\n")
+    yaml = d / "yolo" / "data.yaml"
+    yaml.write_text(yaml.read_text().replace("val: images/val", "val: val.txt"))
+
+
+def _cut_xml(d: Path) -> None:
+    xml = d / "VOCdevkit" / "VOC2012" / "Annotations" / f"{BROKEN}.xml"
+    xml.write_text(xml.read_text().replace("</bndbox>\n  </object>", "</bndbox>\n  </objet>", 1))
+
+
+def _edit(rel: str, old: str, new: str) -> Callable[[Path], None]:
+    def make(d: Path) -> None:
+        (d / rel).write_text((d / rel).read_text().replace(old, new))
+    return make
+
+
+YOLO_LABEL = f"yolo/labels/val/{BROKEN}.txt"
+DATA_ROWS = [  # (id, dataset, fault, the broken test's id, what it says)
+    ("yolo-field-count", "yolo/data.yaml", _append(YOLO_LABEL, "0 0.5 0.5 0.2\n"), BROKEN + ".png",
+     f"labels/val/{BROKEN}.txt:4: expected 5 fields 'class cx cy w h' (a box) or 'class x1 y1 x2 y2 x3 y3 …'"),
+    ("yolo-class-outside-names", "yolo/data.yaml", _append(YOLO_LABEL, "7 0.5 0.5 0.2 0.2\n"), BROKEN + ".png",
+     f"labels/val/{BROKEN}.txt:4: class id 7 is not in names (0..3 of the dataset YAML)"),
+    ("yolo-coordinate-outside", "yolo/data.yaml", _append(YOLO_LABEL, "0 0.5 1.5 0.2 0.2\n"), BROKEN + ".png",
+     f"labels/val/{BROKEN}.txt:4: coordinate 1.5 is outside [0, 1]"),
+    ("yolo-pose-row", "yolo/data.yaml", _append(YOLO_LABEL, "0 0.5 0.5 0.2 0.2 " + "0.5 0.5 2 " * 3 + "\n"), BROKEN + ".png",
+     "got 14; keypoint (pose) labels are not supported"),
+    ("yolo-missing-image", "yolo/data.yaml", _listed_missing, f"images/val/{BROKEN}-gone.png",
+     "val.txt:4: image file not found: "),
+    ("voc-xml-does-not-parse", "VOCdevkit/VOC2012", _cut_xml, BROKEN + ".png",
+     f"Annotations/{BROKEN}.xml:21: the XML does not parse: mismatched tag: line 21, column 4"),
+    ("voc-missing-image", "VOCdevkit/VOC2012", lambda d: (d / "VOCdevkit/VOC2012/JPEGImages" / f"{BROKEN}.png").unlink(), BROKEN + ".png",
+     f"Annotations/{BROKEN}.xml: image file not found: JPEGImages/{BROKEN}.png"),
+    ("voc-box-outside", "VOCdevkit/VOC2012", _edit(f"VOCdevkit/VOC2012/Annotations/{BROKEN}.xml", "<xmax>", "<xmax>2"), BROKEN + ".png",
+     f"Annotations/{BROKEN}.xml:10: circle: <bndbox> xmin=69 ymin=47.78 xmax=2125.12 ymax=103.9 (1-based, inclusive) = [x1, y1, x2, y2]"),
+]
+USAGE_ROWS = [  # (id, dataset, fault, what the usage error says)
+    ("yaml-bad-key", "yolo/data.yaml", _append("yolo/data.yaml", "test: 3\n"), "data.yaml: 'test' must be a str or list, not int; fix that key"),
+    ("yaml-missing-split", "yolo/data.yaml", _edit("yolo/data.yaml", "val: images/val", "valid: images/val"),
+     "data.yaml: no 'val:' split (it has: train); add 'val:' with a folder or a .txt list of images, or pick another split with"),
+    ("yaml-not-yaml", "yolo/data.yaml", _append("yolo/data.yaml", "names: [\n"), "data.yaml is not a YAML file pytest-camaudit can read"),
+    ("voc-missing-image-set", "VOCdevkit/VOC2012", lambda d: (d / "VOCdevkit/VOC2012/ImageSets/Main/val.txt").unlink(),
+     "no image set 'val' (ImageSets/Main/val.txt; it has: none); pick one with --camaudit-cases-split"),
+]
+
+
+def _dataset(pytester: pytest.Pytester, fault: Callable[[Path], None]) -> None:
+    from support.datasets import write_formats
+
+    write_formats(pytester.path, DATA_SEEDS)
+    fault(pytester.path)
+    pytester.makeini("[pytest]\ncamaudit_device = cpu\n")
+    pytester.makepyfile(test_matrix="def test_plain():\n    pass\n")
+
+
+@pytest.mark.parametrize(("dataset", "fault", "broken", "says"), [r[1:] for r in DATA_ROWS], ids=[r[0] for r in DATA_ROWS])
+def test_a_broken_dataset_entry_errors_alone_with_file_and_line(pytester, dataset, fault, broken, says):
+    _dataset(pytester, fault)
+    report = pytester.path / "report.html"
+    result = pytester.runpytest("-p", "no:cacheprovider", "test_matrix.py", f"--camaudit-cases={dataset}", f"--camaudit-report={report}")
+    outcomes = {r.nodeid.split("::")[-1]: (r.outcome if r.when == "call" else "error")
+                for r in result.reprec.getreports("pytest_runtest_logreport") if r.when == "call" or r.failed}
+    folder = broken.rpartition("/")[0] + "/" if "/" in broken else ""  # images listed in a .txt are named below the dataset root
+    good = {f"image[{folder}scene-{s}.png]": "passed" for s in DATA_SEEDS if f"scene-{s}.png" != broken}
+    assert outcomes == {**good, f"image[{broken}]": "error", "test_plain": "passed"}
+    assert says in result.stdout.str(), f"{says!r} not in the output"
+    assert says in unescape(report.read_text()), f"{says!r} not on the report"
+
+
+@pytest.mark.parametrize(("dataset", "fault", "says"), [r[1:] for r in USAGE_ROWS], ids=[r[0] for r in USAGE_ROWS])
+def test_a_dataset_that_cannot_be_used_stops_the_run_saying_what_to_fix(pytester, dataset, fault, says):
+    _dataset(pytester, fault)
+    result = pytester.runpytest("-p", "no:cacheprovider", "test_matrix.py", f"--camaudit-cases={dataset}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert says in result.stderr.str(), result.stderr.str()

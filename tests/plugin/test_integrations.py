@@ -57,7 +57,7 @@ def test_json_summary_has_every_case_with_detections_metrics_and_verdicts(suite)
     out = suite.path / "out" / "summary.json"
     suite.runpytest("-p", "no:cacheprovider", f"--camaudit-json={out}").assert_outcomes(passed=1, failed=4)
     doc = json.loads(out.read_text())
-    assert doc["format"] == "pytest-camaudit/run/2"
+    assert doc["format"] == "pytest-camaudit/run/3"
     assert doc["run"]["model"] == "shapes" and doc["run"]["method"] == "eigencam"
     assert doc["totals"] == {"audited_cases": 4, "failed_cases": 3, "error_cases": 0, "passed_cases": 1, "tests": 5, "failed_tests": 4}
     by_test = {c["nodeid"].split("::")[-1]: c for c in doc["cases"]}

@@ -1,8 +1,9 @@
 """A sharded run equals a single run: the example suite split three ways with pytest-split, then merged.
 
-On the clean ``shapes`` detector and on its ``shapes-shortcut`` twin held to the baseline: the same
-verdict, gate and baseline tables, per-class table, failing cards, and the same run file apart
-from timings (and the merged file's list of shards).
+On the clean ``shapes`` detector and on its ``shapes-shortcut`` twin held to the baseline with
+``--camaudit-discover``: the same verdict, gate, baseline, atlas-drift and discovery tables,
+per-class table, failing cards, and the same run file apart from timings (and the merged file's
+list of shards).
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ def _cards(page: Path) -> list[tuple[str, str]]:
     return [(outcome, html.unescape(nodeid).split(" · ")[0]) for outcome, nodeid in found]
 
 
-@pytest.mark.parametrize("model", [[], ["--camaudit-model=shapes-shortcut", "--camaudit-baseline=example_suite/baselines/shapes"]],
-                         ids=["clean", "twin-with-baseline"])
+@pytest.mark.parametrize("model", [[], ["--camaudit-model=shapes-shortcut", "--camaudit-baseline=example_suite/baselines/shapes",
+                                         "--camaudit-discover"]], ids=["clean", "twin-with-baseline-and-discovery"])
 def test_three_pytest_split_shards_merge_into_the_single_run(tmp_path, model):
     single = _pytest(tmp_path / "single.json", *model)
     shards, outputs = [], []
@@ -54,6 +55,8 @@ def test_three_pytest_split_shards_merge_into_the_single_run(tmp_path, model):
         shards.append(tmp_path / f"shard-{group}.json")
         outputs.append(shard.stdout)
     assert any("camaudit gates: deferred to the merge" in out for out in outputs)  # the shard(s) with the data-driven cases
+    if "--camaudit-discover" in model:
+        assert all("camaudit discovery: deferred to the merge" in out for out in outputs)
     assert not any("FAILED gate" in out for out in outputs)
     merged = subprocess.run([sys.executable, "-m", "pytest_camaudit", "merge", *map(str, shards), "--expect-shards=3",
                              f"--json={tmp_path / 'merged.json'}", f"--report={tmp_path / 'merged.html'}"],
@@ -63,6 +66,9 @@ def test_three_pytest_split_shards_merge_into_the_single_run(tmp_path, model):
     one, many = _comparable(tmp_path / "single.json"), _comparable(tmp_path / "merged.json")
     assert many["tables"] == one["tables"] and many["per_class"] == one["per_class"] and many["gates"] == one["gates"]
     assert many == one
+    if "--camaudit-discover" in model:
+        assert one["discovery"]["line"] in merged.stdout and one["discovery"]["line"] in single.stdout
+        assert "camaudit evidence atlas: drift from the baseline" in single.stdout
     cards = _cards(tmp_path / "merged.html")
     assert cards == _cards(tmp_path / "single.html")
     assert {nodeid for outcome, nodeid in cards if outcome == "failed"} == {

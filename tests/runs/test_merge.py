@@ -96,7 +96,9 @@ def test_fewer_shards_than_expected_are_refused(shards, capsys):
     (lambda b: b.replace(b'"nodeid": "test_scale.py::test_case[3]"', b'"nodeid": "test_scale.py::test_case[3]', 1), ": corrupt case entry"),
     (lambda b: b"<html>not json</html>\n", "is not a pytest-camaudit run file"),
     (lambda b: b"", "is not a pytest-camaudit run file"),
-    (lambda b: b.replace(b"pytest-camaudit/run/2", b"pytest-camaudit/summary/1", 1), "has format 'pytest-camaudit/summary/1'"),
+    (lambda b: b.replace(b"pytest-camaudit/run/3", b"pytest-camaudit/summary/1", 1), "has format 'pytest-camaudit/summary/1'"),
+    # a shard of the previous format (no evidence, no discovery) is refused, naming both versions
+    (lambda b: b.replace(b"pytest-camaudit/run/3", b"pytest-camaudit/run/2", 1), "has format 'pytest-camaudit/run/2'; this version reads 'pytest-camaudit/run/3'"),
     (lambda b: b.replace(b'"end": {"cases": 3', b'"end": {"cases": 4', 1), "says it holds"),
 ])
 def test_a_corrupt_or_truncated_shard_is_refused_with_the_file_and_line(shards, capsys, damage, says):
@@ -150,3 +152,36 @@ def test_an_interrupted_shard_leaves_the_merged_gates_incomplete_and_fails(tmp_p
     assert "camaudit gates: incomplete (4 of 6 cases); not judged" in out and "FAILED gate" not in out
     gates = json.loads((tmp_path / "m.json").read_text())["gates"]
     assert gates == {"state": "incomplete", "ran": 4, "collected": 6, "interrupted": True, "failures": []}
+
+
+def _with_evidence(cases):
+    """The synthetic cases, each carrying a triangle tagged past its top-left corner (most) or a clean circle."""
+    from pytest_camaudit.records import CaseRecord, EvidenceRecord
+    from pytest_camaudit.surroundings import REGIONS
+
+    out = []
+    for i, case in enumerate(cases):
+        tagged = i % 4 != 3
+        profile = dict.fromkeys(REGIONS, 0.01) | ({"top-left": 0.85, "outside": 0.9} if tagged else {})
+        e = EvidenceRecord(f"img{i}:0", "triangle" if tagged else "circle", [10.0, 10.0, 40.0, 40.0], 0.95, [160, 160], None, "", profile)
+        out.append(CaseRecord.from_dict({**case.to_dict(), "evidence": [e.__dict__]}))
+    return out
+
+
+def test_shards_discover_as_one_run(tmp_path, capsys):
+    from support.reportdata import synthetic_cases
+
+    cases = _with_evidence(list(synthetic_cases(36, size=64)))
+    single = write_shard(tmp_path / "single.json", cases, discover=True, gate_discovery=True)
+    shards = [write_shard(tmp_path / f"s{g}.json", cases[g::3], shard={"splits": 3, "group": g + 1}, discover=True, gate_discovery=True)
+              for g in range(3)]
+    for shard in shards:
+        assert json.loads(shard.read_text())["discovery"]["line"].startswith("camaudit discovery: deferred to the merge")
+    code, out, _ = _merge(capsys, *shards, f"--json={tmp_path / 'm.json'}", f"--report={tmp_path / 'm.html'}", f"--markdown={tmp_path / 'm.md'}")
+    merged, one = (json.loads(p.read_text()) for p in (tmp_path / "m.json", single))
+    assert merged["discovery"] == one["discovery"] and merged["discovery"]["flagged"] == ["triangle"]
+    assert code == 1 and "camaudit discovery: flagged triangle" in out and "FAILED gate: discovery: triangle is flagged" in out
+    assert "**Discovery:** flagged triangle" in (tmp_path / "m.md").read_text()
+    html = (tmp_path / "m.html").read_text()
+    check_html(html)
+    assert "camaudit discovery: flagged triangle" in html and 'alt="context profile of triangle"' in html

@@ -15,7 +15,7 @@ installed) and are cached: one model per process.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,9 +64,10 @@ class Probe:
             output recorders after an ``output_attentions=True`` forward); without, a model must
             carry no hook at all after an audit.
         requires: the optional framework the probe needs (``"ultralytics"``, ``"transformers"``).
-        discovery: HOOK — the discovery profile check (``--camaudit-discover``: a detection re-scored with
-            regions around its box filled, through the engine's batched ``detect``). ``None`` runs
-            :func:`discovery_profile` below until that feature lands and replaces it.
+        discovery: HOOK for the discovery profile (``--camaudit-discover``: a detection re-scored with each region
+            around its box filled, through the engine's batched ``detect``), ``(engine, analysis,
+            detection) → region → share lost``; ``None``: :func:`discovery_profile`, discovery's own.
+            A family whose profile needs more (its own fill, regions) hooks it in here.
     """
 
     id: str
@@ -82,7 +83,7 @@ class Probe:
     fill: tuple[int, int, int] | None = None
     library_hooks: bool = False
     requires: str | None = None
-    discovery: Callable[..., Sequence[float]] | None = None
+    discovery: Callable[..., Mapping[str, float | None]] | None = None
 
 
 # -- builders (lazy: each framework is imported by the probe that needs it) -----------------------
@@ -184,23 +185,13 @@ def graph_twin(detector: Detector) -> Detector:
     return dataclasses.replace(detector, family=Family())
 
 
-def discovery_profile(engine: object, analysis: object, detection: Detection) -> list[float]:
-    """HOOK (until ``--camaudit-discover`` lands and replaces it): the detection re-scored with each of the
-    four regions around its box (above, below, left, right) filled, in one batched ``detect``; per
-    region, the score of the best match (same label, IoU ≥ 0.5; 0 when it is gone)."""
-    from pytest_camaudit.engine.context import best_match_score
+def discovery_profile(engine: object, analysis: object, detection: Detection) -> dict[str, float | None]:
+    """``--camaudit-discover``'s context profile of ``detection``: region → share of its score lost with that
+    region around its box filled, re-scored through the engine's batched ``detect``
+    (:func:`pytest_camaudit.audit.evidence.profile`); ``None`` for a region outside the image."""
+    from pytest_camaudit.audit.evidence import profile
 
-    pixels, fill = analysis.image.pixels, engine.fill_colour()  # type: ignore[attr-defined]
-    x1, y1, x2, y2 = (int(round(v)) for v in detection.box)
-    h, w = pixels.shape[:2]
-    regions = [(0, 0, w, y1), (0, y2, w, h), (0, 0, x1, h), (x2, 0, w, h)]
-    filled = []
-    for rx1, ry1, rx2, ry2 in regions:
-        image = pixels.copy()
-        image[max(ry1, 0) : max(ry2, 0), max(rx1, 0) : max(rx2, 0)] = fill
-        filled.append(image)
-    runs = engine.detect(filled, batch_size=len(filled))  # type: ignore[attr-defined]
-    return [best_match_score(dets, detection) for dets in runs]
+    return profile(analysis, detection, engine)  # type: ignore[arg-type]
 
 
 # -- the registry: one entry per family (or per model of a family worth its own check) -----------

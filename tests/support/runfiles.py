@@ -42,6 +42,14 @@ def write_shard(path: Path, cases: list[CaseRecord], *, identity: str = IDENTITY
     pending = f"deferred to the merge ({len(cases)} of {len(cases)} cases in this shard)" if shard else None
     table, failures = evaluate_gates(collector.rows(), pending)  # as the plugin's gates do at the end of a run
     collector.tables.append(table)
+    if collector.settings.discover:  # as plugin.discovery does
+        from pytest_camaudit.discovery.summary import DiscoverySettings, discover
+        from pytest_camaudit.discovery.tables import discovery_tables
+
+        result = discover(collector.sorted_cases(), DiscoverySettings.from_settings(collector.settings.as_dict()), pending)
+        collector.discovery = result.as_dict()
+        collector.tables.extend(discovery_tables(result))
+        failures += result.failures
     collector.gates = gates or {"state": "deferred" if shard else "judged", "ran": len(cases), "collected": len(cases),
                                 "interrupted": False, "failures": failures}
     return write_json(path, collector, "TESTS_FAILED" if collector.failed_tests or failures else "OK")

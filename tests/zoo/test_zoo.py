@@ -89,3 +89,20 @@ def test_training_is_reproducible_from_its_seed(tmp_path):
     assert metas[0]["variant"] == "shapes-shortcut" and metas[0]["iterations"] == 3
     assert any("it     3/3" in line and "ETA" in line for line in logs)
     load_zoo_detector(tmp_path / "run1.pt")  # a fresh checkpoint loads like a shipped one
+
+
+@pytest.mark.parametrize("fmt", ["yolo", "voc"])
+def test_make_dataset_writes_the_coco_boxes_in_another_format(tmp_path, fmt, capsys):
+    from pytest_camaudit.dataset.entries import load_entries
+    from pytest_camaudit.zoo.__main__ import main
+
+    assert main(["make-dataset", "--count", "2", "--out", str(tmp_path / "coco")]) == 0
+    assert main(["make-dataset", "--count", "2", "--format", fmt, "--out", str(tmp_path / fmt)]) == 0
+    written = capsys.readouterr().out.splitlines()[-1]
+    assert written.endswith("data.yaml" if fmt == "yolo" else fmt)
+    ours = load_entries(tmp_path / fmt / "data.yaml" if fmt == "yolo" else tmp_path / fmt)
+    coco = load_entries(tmp_path / "coco" / "annotations.json")
+    assert [e.id for e in ours] == [e.id for e in coco] and all(not e.problems for e in ours)
+    for a, b in zip(ours, coco, strict=True):
+        assert [o.label for o in a.objects] == [o.label for o in b.objects]
+        assert max(abs(x - y) for o, p in zip(a.objects, b.objects, strict=True) for x, y in zip(o.box, p.box, strict=True)) < 1e-6

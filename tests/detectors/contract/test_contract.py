@@ -26,10 +26,12 @@ from support.probes import SPOTS, cell_on_image, peak, spot_image
 from pytest_camaudit.detectors import registry
 from pytest_camaudit.detectors.base import Detector
 from pytest_camaudit.engine.alignment import level_stride
+from pytest_camaudit.engine.context import best_match_score
 from pytest_camaudit.engine.engine import CamEngine
 from pytest_camaudit.engine.images import load_image
 from pytest_camaudit.errors import CamauditError, DetectorRuntimeError, ExpectationError
 from pytest_camaudit.methods import cam_for, drise_method, get_method, method_names
+from pytest_camaudit.surroundings import REGIONS, region_masks
 
 SMALL_DRISE = drise_method(masks=8, cells=4, batch_size=8)  # the registry's default runs 1000 forwards
 
@@ -257,7 +259,13 @@ def test_the_context_rescore_runs(case, analysis):
 
 
 def test_the_discovery_profile_runs(case, analysis):
-    """HOOK: ``--camaudit-discover``'s profile (``Probe.discovery``); until it lands, :func:`support.contract.discovery_profile`."""
+    """``--camaudit-discover``'s context profile (``Probe.discovery``, default discovery's own): every region
+    re-scored through the engine's batched ``detect``, a share of the score lost that is at most all of it."""
     det = analysis.detections[0]
     profile = (case.probe.discovery or discovery_profile)(analysis.engine, analysis, det)
-    assert len(profile) == 4 and all(math.isfinite(s) and 0.0 <= s <= 1.0 for s in profile)
+    assert tuple(profile) == REGIONS and profile["outside"] is not None
+    assert all(math.isfinite(v) and v <= 1.0 for v in profile.values() if v is not None), profile
+    filled = np.array(analysis.image.pixels)  # "outside" is the context check without its margin: the same re-score
+    filled[region_masks(det.box, filled.shape[:2])["outside"]] = case.detector.fill_colour()
+    again = best_match_score(analysis.engine.detect([filled], batch_size=1)[0], det)
+    assert profile["outside"] == pytest.approx((det.score - again) / max(det.score, 1e-12), abs=2e-4)
