@@ -13,7 +13,7 @@ import torchvision  # noqa: F401
 
 import pytest_camaudit.audit.auditor
 import pytest_camaudit.detectors.loading
-import pytest_camaudit.detectors.rcnn
+import pytest_camaudit.detectors.torchvision.rcnn
 import pytest_camaudit.engine.engine
 import pytest_camaudit.methods.ablation
 import pytest_camaudit.methods.drise

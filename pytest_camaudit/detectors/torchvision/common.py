@@ -15,12 +15,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ModelLoadError
-from .base import Detector
-from .family import Family
-from .sources import Loader
-from .specs import TORCHVISION_BUILDERS
-from .statedict import load_state_dict_file
+from ...errors import ModelLoadError
+from ..base import Detector
+from ..family import Family
+from ..statedict import load_state_dict_file
 
 
 def coco_class_names() -> list[str]:
@@ -141,9 +139,7 @@ def build_torchvision(builder: str, weights: str | None, offline: bool = False) 
     return model, classes, {**meta, **more}
 
 
-def _load(spec: str, weights: str | None, offline: bool) -> Detector:
+def load(spec: str, weights: str | None, offline: bool) -> Detector:
+    """``--camaudit-model=<builder>``: the loader the torchvision families declare for their builders' names."""
     model, classes, meta = build_torchvision(spec, weights, offline)
     return Detector.wrap(model, classes, name=spec, meta=meta)
-
-
-LOADERS = (Loader("torchvision", lambda spec: spec in TORCHVISION_BUILDERS, _load, "torchvision builder"),)
