@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.error import HTTPError
 
 import torch
 from torch import nn
@@ -109,6 +110,8 @@ def _from_enum(fn: Any, builder: str, name: str, offline: bool) -> tuple[nn.Modu
     try:
         model = fn(weights=enum, weights_backbone=None, progress=not cached.is_file())
     except (OSError, RuntimeError, ValueError) as exc:  # URLError is an OSError; a hash mismatch a RuntimeError
+        if isinstance(exc, HTTPError):
+            exc.close()  # torch hub's urlopen raised with the error response (and its socket) still open
         raise ModelLoadError(
             f"could not download weights {enum} from {enum.url} into {cached} ({type(exc).__name__}: {exc}); "
             "check the network, or copy the file there yourself, or pass a local file with --camaudit-weights=PATH"
