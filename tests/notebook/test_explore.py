@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 import weakref
 from types import SimpleNamespace
 
@@ -18,6 +20,14 @@ from pytest_camaudit.notebook.display import GateSummary, register_formatters
 from pytest_camaudit.notebook.shown import NotebookCase, ReleasedCaseError, ShownMap
 
 PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_neither_the_plugin_nor_explore_imports_ipython_or_torch_until_used():
+    code = ("import sys, pytest_camaudit.plugin.hooks, pytest_camaudit; pytest_camaudit.explore;"
+            "loaded = [m for m in ('IPython', 'ipykernel', 'jupyter_client', 'torch', 'cv2') if m in sys.modules];"
+            "print(loaded); sys.exit(bool(loaded))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_explore_is_the_packages_one_call_api_and_caches_the_detector_per_model(tagged_scene):
