@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import metrics as M
-from ..datatypes import CamMap, Curve, Detection
+from ..datatypes import CamMap, Curve, Detection, MaskOutline, PolygonOutline
 from ..errors import ExpectationError
 from .assertions import empty_map
 from .verdicts import detection_arg, fmt_box, names_the_case, threshold, validate_box, verdict
@@ -62,23 +62,49 @@ def _label(detection: Detection | None) -> str | None:
     return detection.label_name if detection is not None else None
 
 
+Outline = M.Region | PolygonOutline | MaskOutline
+"""An object's own region: an ``[H, W]`` mask at the image's size (bool, or weights in ``[0, 1]``), or
+an annotation's outline (:class:`~pytest_camaudit.datatypes.PolygonOutline`, :class:`~pytest_camaudit.datatypes.MaskOutline`)."""
+
+
+def outline_weights(case: CaseBase, region: Outline) -> np.ndarray:
+    """``float64 [H, W]`` weights of an object's region on the case's pixels (see :data:`Outline`)."""
+    if isinstance(region, (PolygonOutline, MaskOutline)):
+        try:
+            region = region.mask(case.image.height, case.image.width)
+        except ValueError as exc:
+            raise ExpectationError(f"the outline does not fit the image: {exc}") from None
+    if not isinstance(region, np.ndarray) or region.ndim != 2:
+        raise ExpectationError(f"`region` must be an [H, W] mask or an outline (PolygonOutline, MaskOutline), got {type(region).__name__}")
+    return M.region_weights((case.image.height, case.image.width), region)
+
+
 @names_the_case("box_mass")
-def assert_box_mass(case: CaseBase, box: Sequence[float], at_least: float, *, explain: Detection | None = None, method: str | None = None) -> float:
+def assert_box_mass(case: CaseBase, box: Sequence[float], at_least: float, *, explain: Detection | None = None, method: str | None = None,
+                    region: Outline | None = None) -> float:
     """Assert ``mass = Σ_{box} pos / Σ pos ≥ at_least`` inside a *given* box (e.g. ground truth) of
     the map explaining ``explain`` — :func:`~pytest_camaudit.assertions.assert_cam_mass` measures
-    inside the explained detection's own box instead. Returns the mass."""
+    inside the explained detection's own box instead. With ``region`` (the object's mask or
+    outline), the mass inside that region is judged instead (``Σ pos · w / Σ pos``,
+    :func:`pytest_camaudit.metrics.region_mass`) and the box is what the record and the figure
+    show. Returns the mass."""
     __tracebackhide__ = True
     thr = threshold("at_least", at_least)
     cam, det, b, subject = _resolve(case, box, explain, method)
-    mass = M.box_mass(cam.values, b)
-    chance = M.box_area_fraction(cam.values.shape, b)
+    if region is None:
+        mass, chance, where = M.box_mass(cam.values, b), M.box_area_fraction(cam.values.shape, b), f"inside {subject}"
+    else:
+        weights = outline_weights(case, region)
+        mass, chance, where = M.region_mass(cam.values, weights), float(weights.mean()), f"inside the outline of the object at {subject}"
     who = f" explaining {det.describe()}" if det is not None and cam.target is not None else ""
     got = _empty(cam) if math.isnan(mass) else f"{mass:.3f} (a uniform map would give {chance:.3f})"
+    measured: dict[str, float | str | None] = {"mass": _r(mass), "chance": round(chance, 4)}
+    if region is not None:
+        measured["region"] = "outline"
     verdict(case, "box_mass", not math.isnan(mass) and mass >= thr,
-            f"{cam.method} mass {mass:.3f} >= {thr:.2f} inside {subject}",
-            f"expected {cam.method} mass >= {thr:.2f} inside {subject}{who}, got {got}",
-            detection=det, label=_label(det), box=b, measured={"mass": _r(mass), "chance": round(chance, 4)},
-            thresholds={"mass": thr}, figure=case.figure_for(cam, b))
+            f"{cam.method} mass {mass:.3f} >= {thr:.2f} {where}",
+            f"expected {cam.method} mass >= {thr:.2f} {where}{who}, got {got}",
+            detection=det, label=_label(det), box=b, measured=measured, thresholds={"mass": thr}, figure=case.figure_for(cam, b))
     return mass
 
 
