@@ -132,7 +132,7 @@ def _r50_suite(folder: Path, images: int) -> Path:
 def _command(workload: str, ann: Path, out: Path, src: Path | None) -> list[str]:
     model, method = {"shapes-eigencam": ("shapes-shortcut", "eigencam"), "shapes-eigengradcam": ("shapes-shortcut", "eigengradcam"),
                      "r50-eigencam": ("fasterrcnn_resnet50_fpn", "eigencam")}[workload]
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--no-header", "-o", "addopts=", f"--rootdir={out}",
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--no-header", "-o", "addopts=", f"--rootdir={out}",
            f"--camaudit-cases={ann}", f"--camaudit-model={model}", f"--camaudit-method={method}",
            f"--camaudit-report={out / 'report.html'}", "--camaudit-device=cpu"]
     if src is not None:  # an older tree: its entry module was pytest_camaudit.plugin

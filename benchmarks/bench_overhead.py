@@ -25,7 +25,7 @@ is what a plain accuracy test with transformers pays: processor, model and
 And on ultralytics YOLO (``--yolo-only``; the ``yolo`` extra): the shipped ``shapes-yolo`` on its
 160×160 scene and a random ``yolo11n.yaml`` at ``imgsz`` 640 on 480×640 noise. Their ``bare`` is
 what ultralytics' predictor does, without ``predict()``'s own overhead: letterbox, the module,
-``non_max_suppression`` and ``scale_boxes`` under ``torch.no_grad()`` (``zoo.yolo_inference.yolo_detections``).
+``non_max_suppression`` and ``scale_boxes`` under ``torch.no_grad()`` (``detectors.ultralytics.runtime.yolo_detections``).
 
     python benchmarks/bench_overhead.py            # both models (201 pairs on shapes, 7 on R50)
     python benchmarks/bench_overhead.py --quick    # shapes only
@@ -76,7 +76,8 @@ def hf_workflows(family: str) -> dict[str, Workflow]:
     """``bare`` and ``camaudit`` for a random DETR-R50 (``family="detr"``) or RT-DETR-R50 (``"rt-detr"``)."""
     from _common import noise_image
 
-    from pytest_camaudit.detectors.huggingface import hf_detector, import_transformers
+    from pytest_camaudit.detectors.transformers.folders import hf_detector
+    from pytest_camaudit.detectors.transformers.runtime import import_transformers
     from pytest_camaudit.engine.engine import CamEngine
     from pytest_camaudit.engine.images import load_image
     from pytest_camaudit.methods import cam_for
@@ -108,10 +109,10 @@ def yolo_workflows(name: str) -> dict[str, Workflow]:
     from _common import noise_image, scene_image
 
     from pytest_camaudit.detectors.loading import load_detector
+    from pytest_camaudit.detectors.ultralytics.runtime import yolo_detections
     from pytest_camaudit.engine.engine import CamEngine
     from pytest_camaudit.engine.images import load_image
     from pytest_camaudit.methods import cam_for
-    from pytest_camaudit.zoo.yolo_inference import yolo_detections
 
     torch.manual_seed(0)
     detector = load_detector(name, device="cpu")

@@ -42,7 +42,7 @@ def main() -> None:
     from support.probes import SPOTS, spot_image
     from support.yolo import PROBE_SPOTS, probe_detector
 
-    from pytest_camaudit.detectors.huggingface import hf_detector
+    from pytest_camaudit.detectors.transformers.folders import hf_detector
 
     rows: list[tuple[str, list[float]]] = []
     yolo = []

@@ -90,7 +90,7 @@ def main() -> None:
             d.mkdir()
             (d / "test_scale.py").write_text(SUITE.format(n=n, side=a.side))
             t0 = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--camaudit-report=report.html",
+            proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--camaudit-report=report.html",
                                    "--camaudit-json=s.json"], cwd=d, env=env, capture_output=True, text=True)
             elapsed = time.perf_counter() - t0
             if proc.returncode not in (0, 1):

@@ -64,7 +64,7 @@ def _suite(where: Path, cases: int) -> Path:
 
 
 def _pytest(suite: Path, out: str, *args: str) -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--camaudit-json={out}", *args]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", f"--camaudit-json={out}", *args]
     return subprocess.Popen(cmd, cwd=suite, env=thread_env(1), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

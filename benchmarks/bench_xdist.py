@@ -72,7 +72,7 @@ def _generated_suite(where: Path, scenes: int) -> Path:
 
 def _run(suite: Path, out: Path, workers: int, report: bool) -> tuple[float, float, dict]:
     """Wall seconds, CPU seconds (all processes of the run) and the JSON summary of one run."""
-    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(suite), f"--camaudit-json={out}/s.json"]
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", str(suite), f"--camaudit-json={out}/s.json"]
     if report:
         args.append(f"--camaudit-report={out}/r.html")
     if workers:

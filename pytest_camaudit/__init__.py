@@ -13,8 +13,8 @@ The package is layered; each subpackage's docstring says what it owns and what i
     audit                       Auditor, AuditCase, assertions, metric assertions, sanity checks
     methods                     CAM methods and their registry
     engine                      the one capturing forward, the per-image analysis, alignment
-    detectors                   Detector, one file per family, loading --camaudit-model
-    zoo                         the embedded shapes world and its detectors
+    zoo                         the embedded shapes world and its detectors (registered like a family)
+    detectors                   Detector, Family, the registry; one module per family by ecosystem
     datatypes, records, metrics, errors, validation, fileio
 
 ``report`` (the only code that draws) depends on ``datatypes`` and ``records`` alone.
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from .dataset.entries import CaseEntry, load_entries
     from .datatypes import CamMap, ContextResult, Curve, Detection, Geometry
     from .detectors.base import Detector, Family
+    from .detectors.handles import Handles
     from .detectors.loading import load_detector
     from .engine.analysis import ImageAnalysis
     from .engine.engine import CamEngine
@@ -61,6 +62,7 @@ _LAZY = {
     "Auditor": "audit.auditor",
     "Detector": "detectors.base",
     "Family": "detectors.base",
+    "Handles": "detectors.handles",
     "load_detector": "detectors.loading",
     "CamEngine": "engine.engine",
     "ImageAnalysis": "engine.analysis",

@@ -26,3 +26,7 @@ class DetectorRuntimeError(CamauditError):
 class DatasetError(CamauditError, ValueError):
     """A dataset description cannot be used at all (a dataset YAML with bad keys or a missing split, a folder
     that is not a Pascal VOC root): the message says what to fix. Broken *entries* never raise it."""
+
+
+class CamauditWarning(UserWarning):
+    """Something the run can go on without is broken (e.g. an installed detector family that cannot be read)."""

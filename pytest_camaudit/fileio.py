@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,3 +56,13 @@ def atomic_write(target: str | os.PathLike[str], data: bytes | Callable[[BinaryI
         else:
             data(fh)
     return Path(target)
+
+
+def pickle_of(path: str | Path) -> bytes:
+    """The pickle (``data.pkl``) of a ``torch.save`` zip file, without unpickling it; ``b""`` when the
+    file is missing, not a zip or holds none. Tensors live in other members: the pickle stays small."""
+    try:
+        with zipfile.ZipFile(Path(path).expanduser()) as z:
+            return next((z.read(n) for n in z.namelist() if n.endswith("data.pkl")), b"")
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError, ValueError):
+        return b""

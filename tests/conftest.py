@@ -13,13 +13,27 @@ import torchvision  # noqa: F401
 
 import pytest_camaudit.audit.auditor
 import pytest_camaudit.detectors.loading
-import pytest_camaudit.detectors.rcnn
+import pytest_camaudit.detectors.torchvision.rcnn
 import pytest_camaudit.engine.engine
 import pytest_camaudit.methods.ablation
 import pytest_camaudit.methods.drise
 import pytest_camaudit.methods.gradient
 import pytest_camaudit.report.figures
 import pytest_camaudit.report.html  # noqa: F401
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """pytest's ``pytester``, whose inner runs (in process and in subprocesses) keep their tests' order.
+
+    pytest-randomly (the ``test`` extra) shuffles every run it is loaded in, each with its own
+    random seed: an inner suite whose output is compared across runs, or split by pytest-split
+    (which picks its group *after* the shuffle), would differ from run to run. The outer run keeps
+    its shuffle; ``PYTEST_ADDOPTS`` (which ``pytester`` clears when it starts) reaches every inner run,
+    xdist workers and ``runpytest_subprocess`` included.
+    """
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly")
+    return pytester
 
 
 @pytest.fixture(scope="session")

@@ -1,14 +1,24 @@
 """Detectors: what the plugin knows about a model and how ``--camaudit-model`` builds one.
 
-* :mod:`.base` — :class:`~.base.Detector` (model, class names, target layer, identity) and
-  :class:`~.base.Family`, the per-architecture knowledge: how to run the model, what to capture
-  while it runs, its preprocessing geometry, how one detection is re-scored from the features.
-* One file per family: :mod:`.rcnn` (Faster / Mask / Keypoint R-CNN and the embedded ``shapes``
-  models), :mod:`.retinanet`, :mod:`.fcos`, :mod:`.ssd` (sharing :mod:`.onestage`).
-* Sources of models: :mod:`.torchvision` (builders and weights), :mod:`.zoo` (embedded checkpoints),
-  :mod:`.loading` (``--camaudit-model`` dispatch, ``package.module:callable``), :mod:`.specs` (the
-  option's grammar, import-light), :mod:`.registry` (which family and loader applies).
+Organised by ecosystem, with the shared contract beside the ecosystems:
 
-May import: :mod:`pytest_camaudit.datatypes`, ``errors``, ``fileio``, ``validation`` and
-:mod:`pytest_camaudit.zoo`. Nothing here knows about CAMs, the engine or pytest.
+* the contract — :mod:`.base` (:class:`~.base.Detector`: model, class names, target layer,
+  identity; frozen), :mod:`.family` (:class:`~.family.Family`, the per-architecture knowledge: how
+  to run the model, what to capture while it runs, its preprocessing geometry, how one detection
+  is re-scored or differentiated from the features; :class:`~.family.Capture`, the per-image state),
+  :mod:`.handles` (:class:`~.handles.Handles`, what a family declares it handles, torch-free),
+  :mod:`.registry` (families found from their declarations and the ``pytest_camaudit.families``
+  entry points), :mod:`.specs` (``--camaudit-model``'s grammar, torch-free), :mod:`.loading`
+  (``--camaudit-model`` → a :class:`~.base.Detector`), :mod:`.receptive`, :mod:`.statedict`;
+* :mod:`.torchvision` — R-CNN, RetinaNet, FCOS, SSD and the torchvision builders;
+* :mod:`.ultralytics` — the ultralytics runtime and the YOLO family;
+* :mod:`.transformers` — the shared transformers machinery and the DETR and RT-DETR families.
+
+A family is one module in its ecosystem's folder (``HANDLES`` + its :class:`~.family.Family`
+subclass + ``FAMILY``); nothing else in the package names it. The modules at this level named
+after a family (``rcnn``, ``huggingface``, ``detr``…) are light forwarding modules for old imports.
+
+May import :mod:`pytest_camaudit.datatypes`, ``errors``, ``fileio`` and ``validation``; not the zoo,
+which sits above and registers its detectors like any family. Nothing here knows about CAMs, the
+engine or pytest.
 """

@@ -5,6 +5,9 @@ weights), the *target layer* whose output the CAMs explain, and its
 :class:`~pytest_camaudit.detectors.family.Family` (how to run and explain it; found by
 :func:`~pytest_camaudit.detectors.registry.family_for`). It runs the model and checks what comes
 back against the torchvision convention, so every family's outputs look the same above this layer.
+
+A :class:`Detector` is a frozen value, built complete by :meth:`Detector.wrap` (or a family's own
+``hf_detector`` / ``yolo_detector``): a variant is ``dataclasses.replace(detector, ...)``.
 """
 
 from __future__ import annotations
@@ -21,11 +24,11 @@ from torch import nn
 
 from ..datatypes import Detection, LevelsFn
 from ..errors import DetectorRuntimeError, ExpectationError, ModelLoadError
-from .family import Capture, Family, HookPoint, LocalScorer, RawOutput, ScoreGraph, default_levels
-from .registry import family_for
+from .family import AttentionMaps, Capture, Family, HookPoint, LocalScorer, RawOutput, ScoreGraph, default_levels
+from .registry import family_for, register_family
 
-__all__ = ["Capture", "Detector", "Family", "HookPoint", "LocalScorer", "RawOutput", "ScoreGraph", "default_levels",
-           "model_device", "numbered", "weights_identity"]
+__all__ = ["AttentionMaps", "Capture", "Detector", "Family", "HookPoint", "LocalScorer", "RawOutput", "ScoreGraph", "default_levels",
+           "model_device", "numbered", "register_family", "weights_identity"]
 
 _CONTRACT = ("one dict per image with 'boxes' FloatTensor[N, 4] ([x1, y1, x2, y2] pixels), 'labels' Int64Tensor[N] "
              "and 'scores' FloatTensor[N] (the torchvision convention); wrap the model so that it returns that")
@@ -47,9 +50,9 @@ def model_device(model: nn.Module) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Detector:
-    """A detector ready for auditing.
+    """A detector ready for auditing (frozen: never changed after it is built).
 
     Attributes:
         model: the ``nn.Module`` (eval mode, on ``device``).
@@ -84,8 +87,11 @@ class Detector:
         levels: LevelsFn | None = None,
         device: str | torch.device | None = None,
         meta: dict[str, Any] | None = None,
+        *,
+        family: Family | None = None,
     ) -> Detector:
-        """Wrap a detector: its family is found by :func:`~pytest_camaudit.detectors.registry.family_for`.
+        """Wrap a detector: its family is found by :func:`~pytest_camaudit.detectors.registry.family_for`
+        (or given), then completed for the model (:meth:`Family.for_model`).
 
         ``class_names`` defaults to what the family reads from the model (``model.class_names``,
         weights metadata…), else ``class_1 … class_N``. ``target_layer`` defaults to the family's;
@@ -93,7 +99,7 @@ class Detector:
         """
         if not isinstance(model, nn.Module):
             raise ModelLoadError(f"expected a torch.nn.Module detector, got {type(model).__name__}")
-        family = family_for(model)
+        family = (family if family is not None else family_for(model)).for_model(model)
         default_layer = family.target_layer(model)
         layer = target_layer if target_layer is not None else default_layer
         if layer is None:

@@ -15,6 +15,13 @@ The base :class:`Family` is the *torchvision protocol*, which any model can foll
   them in the same forward; for gradient methods the scores depend differentiably on it;
 * resize / padding, if any, happens in ``model.transform`` (a torchvision
   ``GeneralizedRCNNTransform``), so maps land on the right pixels.
+
+A family is one module in its ecosystem's folder (``detectors/torchvision/``, ``detectors/ultralytics/``,
+``detectors/transformers/``, or a package of its own registered by entry point): it declares what it
+handles (``HANDLES = Handles(...)``, :mod:`.handles`), defines its :class:`Family` subclass as a frozen
+dataclass of settings (image size, thresholds, processor) and ``FAMILY``, its default instance. A
+family keeps no per-image state: what one image's forward left is the :class:`Capture` (its
+``memo``, and ``graphs`` for autograd graphs built on demand).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from torch import nn
 
 from ..datatypes import Detection, Geometry
 from ..errors import DetectorRuntimeError
+from .handles import Handles
 
 RawOutput = dict[str, torch.Tensor]
 """One image's detections in the torchvision convention: ``boxes [N, 4]``, ``labels [N]``, ``scores [N]``."""
@@ -39,25 +47,35 @@ ScoreGraph = tuple["OrderedDict[str, torch.Tensor]", torch.Tensor]
 
 
 class DetectorView(Protocol):
-    """What a family reads of the :class:`~pytest_camaudit.detectors.base.Detector` it serves."""
+    """What a family reads of the :class:`~pytest_camaudit.detectors.base.Detector` it serves (read-only: a detector is frozen)."""
 
-    model: nn.Module
-    name: str
-    target_layer: nn.Module
-    class_names: list[str]
-    device: torch.device
+    @property
+    def model(self) -> nn.Module: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def target_layer(self) -> nn.Module: ...
+
+    @property
+    def class_names(self) -> list[str]: ...
+
+    @property
+    def device(self) -> torch.device: ...
 
 
 @dataclass(frozen=True)
 class HookPoint:
-    """A module to hook during the capturing forward: its ``output``, or its positional ``input`` s.
+    """A module to hook during the capturing forward: its ``output``, its positional ``input`` s, or its whole ``call``.
 
     ``take`` picks what to keep at hook time (e.g. tensors a later step replaces in a dict);
-    default: the whole output or input tuple.
+    default: the whole output, the input tuple, or for ``"call"`` the pair ``(args, kwargs)``
+    (the keyword arguments a transformers model passes its encoder and decoder).
     """
 
     module: nn.Module
-    kind: Literal["output", "input"] = "output"
+    kind: Literal["output", "input", "call"] = "output"
     take: Callable[[Any], Any] | None = None
 
 
@@ -73,6 +91,9 @@ class Capture:
             (R-CNN: each detection's proposal; one-stage heads: anchors…). Small tensors only.
         graph: the autograd graph of the forward (:data:`ScoreGraph`) when one was asked for;
             only families without box-local gradients need it.
+        graphs: autograd graphs a family builds from the capture on demand (a transformer's
+            replay), kept for the image's other boxes; dropped with :attr:`graph` and when the
+            test that made them ends (:meth:`drop_graphs`).
     """
 
     detections: list[Detection]
@@ -80,6 +101,13 @@ class Capture:
     levels: OrderedDict[str, torch.Tensor]
     memo: dict[str, Any] = field(default_factory=dict)
     graph: ScoreGraph | None = None
+    graphs: dict[str, Any] = field(default_factory=dict)
+
+    def drop_graphs(self, forward: bool = True) -> None:
+        """Free the autograd graphs built on demand, and the forward's own unless ``forward=False``."""
+        self.graphs.clear()
+        if forward:
+            self.graph = None
 
 
 @dataclass
@@ -102,6 +130,28 @@ class LocalScorer:
     base: float = float("nan")
 
 
+@dataclass(frozen=True)
+class AttentionMaps:
+    """What attention relevance (Chefer et al. 2021, :mod:`pytest_camaudit.methods.attention`) reads of one detection.
+
+    Attributes:
+        level: name of the level whose cells are the image tokens; ``shape`` its ``(h, w)``.
+        score: the scalar explained (the detection's class logit), in the graph of the maps below.
+        encoder: per encoder layer, self-attention probabilities ``FloatTensor[1, heads, HW, HW]``.
+        decoder: per decoder layer, self-attention ``FloatTensor[1, heads, Q, Q]``.
+        cross: per decoder layer, cross-attention from queries to image tokens ``FloatTensor[1, heads, Q, HW]``.
+        query: the decoder query the detection came from.
+    """
+
+    level: str
+    shape: tuple[int, int]
+    score: torch.Tensor
+    encoder: list[torch.Tensor]
+    decoder: list[torch.Tensor]
+    cross: list[torch.Tensor]
+    query: int
+
+
 def default_levels(output: Any) -> OrderedDict[str, torch.Tensor]:
     """Target-layer output → ordered ``name → Tensor[B, C, h, w]`` (an FPN dict, a list, or one tensor)."""
     if isinstance(output, torch.Tensor):
@@ -116,16 +166,26 @@ def default_levels(output: Any) -> OrderedDict[str, torch.Tensor]:
 class Family:
     """How the plugin runs and explains one architecture family; the base is the torchvision protocol.
 
-    Subclass it in one file per family and list the file in :mod:`pytest_camaudit.detectors.registry`.
+    Subclass it in one module per family (see the module docstring), or in a conftest and pass an
+    instance to :func:`~pytest_camaudit.detectors.registry.register_family`.
     """
 
     name: ClassVar[str] = "torchvision-protocol"
     box_local_gradients: ClassVar[bool] = False
     """True when :meth:`box_gradients` works from a capture without an autograd graph."""
+    handles: ClassVar[Handles | None] = None
+    """The family's declaration (its module's ``HANDLES``): :meth:`matches` reads its ``classes``."""
 
     def matches(self, model: nn.Module) -> bool:
-        """Whether this family knows ``model`` (the first registered family that matches wins)."""
-        return False
+        """Whether this family knows ``model`` (the first that matches wins): by default, a class its
+        declaration names (``handles.classes``); a family without one matches nothing."""
+        handles = type(self).handles
+        return handles is not None and bool(handles.classes) and handles.claims(type(model))
+
+    def for_model(self, model: nn.Module) -> Family:
+        """The family complete for ``model`` (settings read from it: its image size, default processor…);
+        :meth:`~pytest_camaudit.detectors.base.Detector.wrap` calls it once. Default: ``self``."""
+        return self
 
     def target_layer(self, model: nn.Module) -> nn.Module | None:
         """The module whose output the CAMs explain (``None``: the model has no default)."""
@@ -155,6 +215,11 @@ class Family:
         if isinstance(transform, nn.Module):
             points["image_list"] = HookPoint(transform)
         return points
+
+    def features(self, captured: dict[str, Any]) -> Any:
+        """The target layer's output in what the hooks captured (``None``: it did not run): the
+        ``"features"`` point's; a family whose levels come from several modules assembles them here."""
+        return captured.get("features")
 
     def run(self, detector: DetectorView, images: list[torch.Tensor]) -> Any:
         """The model's raw outputs for ``images`` (``FloatTensor[3, H, W]`` in ``[0, 1]``, on its device)."""
@@ -190,11 +255,11 @@ class Family:
             "method or drise"
         )
 
-    def attention_relevance(self, detector: DetectorView, capture: Capture, detection: Detection) -> tuple[str, torch.Tensor]:
-        """The detection's attention relevance (Chefer et al. 2021) over the cells of one level.
+    def attention_maps(self, detector: DetectorView, capture: Capture, detection: Detection) -> AttentionMaps:
+        """The attention maps and the score of the detection that attention relevance (Chefer et al. 2021) reads.
 
-        Returns ``(level name, FloatTensor[h, w] ≥ 0 on that level's grid)``; only transformer
-        families with attention maps over image tokens implement it.
+        Only transformer families whose decoder attends over image tokens implement it; the maths
+        is :mod:`pytest_camaudit.methods.attention`'s.
         """
         raise DetectorRuntimeError(
             "attention relevance needs a transformer detector with attention maps (DETR family); "

@@ -1,15 +1,20 @@
 """``--camaudit-model`` / ``--camaudit-weights`` / ``--camaudit-device`` → a :class:`Detector`.
 
-The value's kind comes from :func:`~pytest_camaudit.detectors.specs.spec_kind`; the family files'
-:class:`~pytest_camaudit.detectors.registry.Loader` s build it (an embedded detector, a torchvision
-builder, a checkpoint file a family recognises…). A ``package.module:callable`` is handled here:
+The value's kind comes from :func:`~pytest_camaudit.detectors.specs.spec_kind`, and the loader
+from the families' declarations (:mod:`.registry`): the one that declares the name (an embedded
+detector, a torchvision builder), the ones that declare the file's suffix and accept its content
+(a zoo or ultralytics checkpoint, an architecture file), the one that declares the ``model_type``
+a ``save_pretrained`` folder's ``config.json`` says. A ``package.module:callable`` is handled here:
 it returns an ``nn.Module``, a ``(module, class_names)`` pair or a ready :class:`Detector`, and
-:meth:`Detector.wrap` finds the family of whatever module it returned.
+:meth:`Detector.wrap` finds the family of whatever module it returned. Loaders passed to
+:func:`~.sources.register_loader` are asked first.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +22,7 @@ from typing import Any
 import torch
 
 from ..errors import ModelLoadError
+from . import registry
 from .base import Detector
 from .sources import loaders
 from .specs import spec_kind
@@ -75,14 +81,46 @@ def _from_callable(spec: str, weights: str | None) -> Detector:
     return Detector.wrap(made, classes, name=spec)
 
 
+def _folder(spec: str) -> registry.Declared:
+    """The declaration whose ``model_types`` include what ``spec``'s ``config.json`` says."""
+    path = Path(spec).expanduser() / "config.json"
+    types = [t for d in registry.declarations() for t in d.handles.model_types]
+    if not path.is_file():
+        raise ModelLoadError(f"no detector family loads --camaudit-model={spec} (a directory; families that load one: a "
+                             f"save_pretrained folder whose config.json says model_type {', '.join(types) or '(none installed)'})")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{path} is not a readable JSON config ({type(exc).__name__}: {exc}); re-save the model with save_pretrained") from exc
+    model_type = config.get("model_type") if isinstance(config, dict) else None
+    declared = registry.for_model_type(model_type)
+    if declared is None:
+        classes = [c for d in registry.declarations() if d.handles.model_types for c in d.handles.classes[:1]]
+        raise ModelLoadError(f"{path} says model_type {model_type!r}; the Hugging Face family explains "
+                             f"{', '.join(types)} ({', '.join(classes)})")
+    return declared
+
+
+def _declared(spec: str, kind: str) -> list[registry.Declared]:
+    """The declarations that may load ``spec`` (a ``name``, a file, a ``directory``), in lookup order."""
+    if kind == "name":
+        found = registry.by_name(spec)
+        return [found] if found is not None else []
+    if kind == "directory":
+        return [_folder(spec)]
+    return [d for d in registry.for_suffix(spec) if d.handles.loader and d.accepts(spec)]
+
+
 def _from_loaders(spec: str, kind: str, weights: str | None, offline: bool) -> Detector:
     if kind == "checkpoint" and not Path(spec).expanduser().is_file():
         raise ModelLoadError(f"detector checkpoint {spec} does not exist; check --camaudit-model")
-    candidates = loaders(kind)
-    for loader in candidates:
+    for loader in loaders(kind):
         if loader.accepts(spec):
             return loader.load(spec, weights, offline)
-    known = ", ".join(ld.name for ld in candidates) or "none installed"
+    for declared in _declared(spec, kind):
+        detector: Detector = declared.loader()(spec, weights, offline)
+        return detector
+    known = ", ".join(d.handles.name for d in registry.for_suffix(spec) if d.handles.loader) or "none installed"
     if kind == "checkpoint":
         raise ModelLoadError(
             f"detector checkpoint {spec} is corrupt or not a checkpoint of a known family ({known}); "
@@ -116,6 +154,4 @@ def load_detector(model: Any = "shapes", weights: str | None = None, device: str
         raise ModelLoadError(str(exc)) from None
     detector = _from_callable(model, weights) if kind == "callable" else _from_loaders(model, kind, weights, offline)
     detector.model.to(target).eval()
-    detector.device = target
-    detector.meta = {"model_option": model, **detector.meta}
-    return detector
+    return dataclasses.replace(detector, device=target, meta={"model_option": model, **detector.meta})

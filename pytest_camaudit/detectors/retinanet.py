@@ -1,33 +1,12 @@
-"""RetinaNet (torchvision v1 and v2): sigmoid of the classification branch at one anchor.
-
-v2's head uses GroupNorm, so a cell's score reads its whole level (see :mod:`.onestage`).
-"""
+"""Moved to :mod:`pytest_camaudit.detectors.torchvision.retinanet`; this path stays for old imports (light: names load on first use)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+from .moved import forward
 
-from .onestage import OneStageFamily, class_is, to_cells
+if TYPE_CHECKING:
+    from .torchvision.retinanet import *  # noqa: F403
 
-
-class RetinaNetFamily(OneStageFamily):
-    name = "retinanet"
-
-    def matches(self, model: nn.Module) -> bool:
-        return class_is(model, "RetinaNet")
-
-    def scores(self, model: Any, level: int, x: torch.Tensor) -> torch.Tensor:
-        ch = model.head.classification_head
-        return torch.sigmoid(to_cells(ch.cls_logits(ch.conv(x)), ch.num_classes))
-
-    def head_modules(self, model: Any) -> list[nn.Module]:
-        return [model.head.classification_head]
-
-    def anchor_scores(self, head: dict[str, torch.Tensor], label: int) -> torch.Tensor:
-        return torch.sigmoid(head["cls_logits"][0][:, label])
-
-
-FAMILY = RetinaNetFamily()
+__getattr__ = forward(__name__, "pytest_camaudit.detectors.torchvision.retinanet")

@@ -1,17 +1,17 @@
-"""Model sources: which :class:`Loader` builds a detector from a ``--camaudit-model`` value.
+"""Loaders registered in code: a :class:`Loader` asked before the declared families for its kind of ``--camaudit-model``.
 
-A family file (or a source file such as :mod:`.torchvision` or :mod:`.zoo`) lists its loaders in
-``LOADERS``; :func:`loaders` collects them from :data:`~.registry.FAMILY_MODULES` plus those added
-with :func:`register_loader`.
+The families' own loaders are declared (:class:`~.handles.Handles`: ``loader``, ``accepts``) and
+found by :mod:`.registry`; a conftest or plugin may add a loader for one run with :func:`register_loader`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .base import Detector
-from .registry import modules
+if TYPE_CHECKING:
+    from .base import Detector
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,8 @@ class Loader:
     """Builds a :class:`Detector` from a ``--camaudit-model`` value of one kind.
 
     Attributes:
-        kind: the spec kind it serves (:func:`~pytest_camaudit.detectors.specs.spec_kind`).
+        kind: the spec kind it serves (:func:`~pytest_camaudit.detectors.specs.spec_kind`: ``name``,
+            ``config``, ``checkpoint``, ``directory``).
         accepts: ``spec → bool``: whether this loader claims the value (may read the file's header).
         load: ``(spec, weights, offline) → Detector`` on the CPU, eval mode.
         name: how error messages call it.
@@ -35,9 +36,8 @@ _EXTRA_LOADERS: list[Loader] = []
 
 
 def loaders(kind: str) -> list[Loader]:
-    """Loaders of spec ``kind``, registered ones first."""
-    builtin = [ld for m in modules() for ld in getattr(m, "LOADERS", ())]
-    return [ld for ld in (*_EXTRA_LOADERS, *builtin) if ld.kind == kind]
+    """Registered loaders of spec ``kind``, the latest first."""
+    return [ld for ld in _EXTRA_LOADERS if ld.kind == kind]
 
 
 def register_loader(loader: Loader) -> Loader:

@@ -1,35 +1,12 @@
-"""SSD and SSDlite (torchvision): softmax of one level's classification convolution at one anchor.
-
-Each level has its own classification module (``module_list[i]``); ``model.backbone`` is the
-multi-scale feature extractor whose outputs they read.
-"""
+"""Moved to :mod:`pytest_camaudit.detectors.torchvision.ssd`; this path stays for old imports (light: names load on first use)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-import torch
-import torch.nn.functional as F
-from torch import nn
+from .moved import forward
 
-from .onestage import OneStageFamily, class_is, to_cells
+if TYPE_CHECKING:
+    from .torchvision.ssd import *  # noqa: F403
 
-
-class SsdFamily(OneStageFamily):
-    name = "ssd"
-
-    def matches(self, model: nn.Module) -> bool:
-        return class_is(model, "SSD")
-
-    def scores(self, model: Any, level: int, x: torch.Tensor) -> torch.Tensor:
-        ch = model.head.classification_head
-        return F.softmax(to_cells(ch.module_list[level](x), ch.num_columns), dim=-1)
-
-    def head_modules(self, model: Any) -> list[nn.Module]:
-        return list(model.head.classification_head.module_list)
-
-    def anchor_scores(self, head: dict[str, torch.Tensor], label: int) -> torch.Tensor:
-        return F.softmax(head["cls_logits"][0], dim=-1)[:, label]
-
-
-FAMILY = SsdFamily()
+__getattr__ = forward(__name__, "pytest_camaudit.detectors.torchvision.ssd")

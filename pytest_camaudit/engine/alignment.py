@@ -117,7 +117,9 @@ def common_grid(levels: Mapping[str, torch.Tensor], geometry: Geometry, max_cell
     return (int(sizes[-1][0]), int(sizes[-1][1]))
 
 
-def levels_on_grid(levels: Mapping[str, torch.Tensor], geometry: Geometry, grid: tuple[int, int]) -> torch.Tensor:
+def levels_on_grid(
+    levels: Mapping[str, torch.Tensor], geometry: Geometry, grid: tuple[int, int], window: tuple[int, int, int, int] | None = None
+) -> torch.Tensor:
     """Bring every level of one image onto the padded-canvas grid ``grid`` and stack channels.
 
     Finer levels are area-averaged (each grid cell is a whole number of their cells when strides
@@ -127,21 +129,29 @@ def levels_on_grid(levels: Mapping[str, torch.Tensor], geometry: Geometry, grid:
         levels: name → ``FloatTensor[C_l, h_l, w_l]``.
         geometry: the image's geometry.
         grid: ``(h, w)`` of the target grid (cells of ``Hp / h`` × ``Wp / w`` padded pixels).
+        window: ``(row0, row1, col0, col1)``: only these cells of the grid (the same values as
+            the whole grid's ``[:, row0:row1, col0:col1]``, computed from the cells they read).
 
     Returns:
-        ``FloatTensor[sum C_l, h, w]``.
+        ``FloatTensor[sum C_l, h, w]`` (``[sum C_l, row1 - row0, col1 - col0]`` with ``window``).
     """
-    hp, wp = geometry.padded
     gh, gw = grid
+    r0, r1, c0, c1 = window or (0, gh, 0, gw)
     out = []
     for t in levels.values():
         h, w = t.shape[-2:]
         if (h, w) == (gh, gw):
-            out.append(t)
+            out.append(t[..., r0:r1, c0:c1])
         elif h >= gh and w >= gw and h % gh == 0 and w % gw == 0:
-            out.append(F.avg_pool2d(t[None], (h // gh, w // gw))[0])
-        else:
+            kh, kw = h // gh, w // gw
+            out.append(F.avg_pool2d(t[None, :, r0 * kh : r1 * kh, c0 * kw : c1 * kw], (kh, kw))[0])
+        elif window is None:
             out.append(sample_level(t, geometry, (gh, gw), space="padded"))
+        else:  # bilinear samples are independent of each other: sample only the window's cell centres
+            hp, wp = geometry.padded
+            sy, sx = level_stride(hp, h), level_stride(wp, w)
+            coords = _sampling_grid(gh, gw, hp / gh, wp / gw, 0.0, 0.0, sy, sx, h, w, t.device)[:, r0:r1, c0:c1]
+            out.append(F.grid_sample(t[None].float(), coords, mode="bilinear", padding_mode="border", align_corners=False)[0])
     return torch.cat(out, dim=0)
 
 

@@ -101,9 +101,11 @@ class ImageAnalysis:
         return value
 
     def release(self) -> None:
-        """Drop the maps and per-test memos (gradients…); the capture and shared memos stay for the engine's cache."""
+        """Drop the maps, per-test memos (gradients…) and graphs built on demand (a replay); the capture
+        and shared memos stay for the engine's cache."""
         self.maps.clear()
         self._memo.clear()
+        self.capture.drop_graphs(forward=False)
 
     # -- gradients --------------------------------------------------------------------------------
     @property
@@ -112,7 +114,8 @@ class ImageAnalysis:
         return self.capture.graph is not None
 
     def drop_graph(self) -> None:
-        self.capture.graph = None
+        """Free the forward's autograd graph and those built on demand (see :meth:`Capture.drop_graphs`)."""
+        self.capture.drop_graphs()
 
     def gradients(self, detection: Detection) -> OrderedDict[str, torch.Tensor]:
         """``d score(detection) / d level`` for every level: ``name → FloatTensor[C, h, w]`` (memoised per box).

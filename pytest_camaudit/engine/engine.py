@@ -82,6 +82,7 @@ class CamEngine:
                 whole forward (the methods layer asks for it when a gradient method needs it).
         """
         hit = self._cache.get(image.key)
+        self._drop_graphs(keep=hit, forward=False)  # a family's on-demand graphs (a replay) serve one image at a time
         if hit is not None:
             self._cache.move_to_end(image.key)
             if grad and not hit.has_graph:
@@ -104,12 +105,14 @@ class CamEngine:
                 f"detector {self.detector.name} returned different detections for the same image on a second "
                 "forward; it is not deterministic in eval mode (dropout left on?)"
             )
-        self._drop_graphs()
+        self._drop_graphs(keep=analysis)
         analysis.capture.graph = capture.graph
 
-    def _drop_graphs(self) -> None:
+    def _drop_graphs(self, keep: ImageAnalysis | None = None, forward: bool = True) -> None:
+        """Free the autograd graphs of the cached analyses but ``keep`` (the forwards' too unless ``forward=False``)."""
         for other in self._cache.values():
-            other.drop_graph()
+            if other is not keep:
+                other.capture.drop_graphs(forward)
 
     def _capture(self, image: LoadedImage, grad: bool) -> Capture:
         """One hooked forward of one image."""
@@ -118,12 +121,13 @@ class CamEngine:
         with recording(detector.family.hook_points(detector)) as captured, torch.set_grad_enabled(grad):
             outputs = detector.run([tensor])
         self.forwards += 1
-        if "features" not in captured:
+        features = detector.family.features(captured)
+        if features is None:
             raise DetectorRuntimeError(
                 f"the target layer {type(detector.target_layer).__name__} of {detector.name} did not run "
                 "during the forward; choose a layer the model calls"
             )
-        levels_b = detector.levels(captured["features"])
+        levels_b = detector.levels(features)
         geometry = detector.family.geometry(captured, (image.height, image.width))
         out = outputs[0]
         capture = Capture(

@@ -24,7 +24,7 @@ import torch
 
 from ..datatypes import Box, CamMap, Detection, Geometry
 from .maps import normalise
-from .pca import as_levels, level_principal_component
+from .pca import as_levels, footprint_principal_component, level_principal_component
 
 if TYPE_CHECKING:
     from ..engine.analysis import ImageAnalysis
@@ -70,7 +70,7 @@ def eigengradcam(
     forward), oriented toward ``Σ_c gradient × activation`` (positive = raises the explained
     score), then ReLU. All-zero gradients (the box did not draw on these levels) are degenerate.
     """
-    proj, degenerate = level_principal_component(*as_levels(ga, geometry, grid), max_positions=None)
+    proj, degenerate = footprint_principal_component(*as_levels(ga, geometry, grid))
     return proj.clamp_min(0), degenerate
 
 

@@ -114,7 +114,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if auditor is not None and report.when == "call":
         outcome = _outcome(report)
         with_figures = bool(settings.report or settings.json) and (outcome != "passed" or settings.report_all)
-        from ..report.figures import case_figures
+        if with_figures:  # the report layer (and Jinja2) is imported only when a case is drawn
+            from ..report.figures import case_figures
 
         records = auditor.records(outcome, case_figures if with_figures else None, discover=settings.discover)
         _note_unrecorded_error(records, call)

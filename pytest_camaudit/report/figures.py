@@ -1,8 +1,10 @@
 """Pictures for a case card: boxes on the image, CAM overlays, the image without context.
 
 Colours (RGB): expected boxes green, detections above the threshold orange (matched ones
-thicker), the box a map or check is about white. Overlays use grad-cam's ``show_cam_on_image``
-(JET colour map, half image / half heat).
+thicker), the box a map or check is about white. Overlays are grad-cam's ``show_cam_on_image``
+(JET colour map, half image / half heat), restated in :func:`overlay` with the same arithmetic so
+that drawing a picture never imports grad-cam (its package import pulls in scikit-learn,
+matplotlib and SciPy: about 1.6 s).
 
 Each figure is stored twice: full size (longer side 320–640 px) and as a JPEG thumbnail of at most
 :data:`THUMB_SIDE` px that the report's cards show. Full size is lossy WebP at quality 80 (every
@@ -108,11 +110,13 @@ def draw_box(img: np.ndarray, box: Sequence[float], scale: float, colour: tuple[
 
 
 def overlay(rgb: np.ndarray, cam: np.ndarray) -> np.ndarray:
-    """grad-cam's ``show_cam_on_image`` of ``cam`` (``[H, W]`` in ``[0, 1]``) over ``rgb``."""
-    from pytorch_grad_cam.utils.image import show_cam_on_image
-
+    """``uint8 [H, W, 3]``: ``cam`` (``[H, W]`` in ``[0, 1]``) as a JET heat map blended half and half
+    over ``rgb``, scaled to a maximum of 255 — grad-cam's ``show_cam_on_image(img, mask,
+    use_rgb=True, image_weight=0.5)`` operation for operation (``tests/report/test_report.py``)."""
     mask = np.clip(np.nan_to_num(cam.astype(np.float32)), 0.0, 1.0)
-    return show_cam_on_image(rgb.astype(np.float32) / 255.0, mask, use_rgb=True, image_weight=0.5)
+    heat = cv2.cvtColor(cv2.applyColorMap(np.uint8(255 * mask), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+    blend = 0.5 * (np.float32(heat) / 255) + 0.5 * (rgb.astype(np.float32) / 255.0)
+    return np.uint8(255 * (blend / np.max(blend)))
 
 
 def _detections_figure(drawing: CaseDrawing, scale: float) -> np.ndarray:

@@ -84,19 +84,18 @@ def _train_yolo(args: argparse.Namespace) -> int:
 
 
 def _load(name: str) -> tuple[Any, dict[str, Any]]:
-    """``(detector or detections function, meta)`` of a zoo name or checkpoint file, either architecture."""
-    import functools
-
+    """``(Detector, meta)`` of a zoo name or checkpoint file, either architecture, as its evaluation runs it."""
     arch = MODELS[name].architecture if name in MODELS else checkpoint_architecture(name)
     if arch == "yolo":
-        from .yolo import load_yolo_checkpoint, yolo_detections
+        from .yolo import load_yolo_checkpoint, yolo_evaluation_detector
 
-        model, _, meta = load_yolo_checkpoint(name)
-        return functools.partial(yolo_detections, model, imgsz=meta["imgsz"]), meta
+        model, classes, meta = load_yolo_checkpoint(name)
+        return yolo_evaluation_detector(model, int(meta["imgsz"]), class_names=classes), meta
+    from ..detectors.base import Detector
     from .model import load_zoo_detector
 
-    detector, _, meta = load_zoo_detector(name)
-    return detector, meta
+    net, classes, meta = load_zoo_detector(name)
+    return Detector.wrap(net, classes, name=str(meta["name"]), meta=meta), meta
 
 
 def _eval(args: argparse.Namespace) -> int:

@@ -7,10 +7,11 @@ zoo format a ``.pt`` file holds by reading its pickle's bytes (nothing is unpick
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+
+from ..fileio import pickle_of
 
 WORLDS: tuple[str, ...] = ("shapes", "shapes-shortcut")
 """World variants: ``shapes`` (clean) and ``shapes-shortcut`` (every annotated triangle carries a tag)."""
@@ -46,6 +47,8 @@ MODELS: dict[str, ZooModel] = {
 ZOO_MODELS: tuple[str, ...] = tuple(MODELS)
 """Names of the detectors shipped inside the package."""
 
+__all__ = ["CHECKPOINT_FORMATS", "MODELS", "WORLDS", "ZOO_MODELS", "ZooModel", "checkpoint_architecture", "names_of", "pickle_of", "weights_file"]
+
 CHECKPOINT_FORMATS: dict[str, str] = {"fasterrcnn": "pytest-camaudit-zoo/1", "yolo": "pytest-camaudit-zoo/yolo/1"}
 """Architecture → the ``format`` string its zoo checkpoints carry."""
 
@@ -53,16 +56,6 @@ CHECKPOINT_FORMATS: dict[str, str] = {"fasterrcnn": "pytest-camaudit-zoo/1", "yo
 def names_of(architecture: str) -> tuple[str, ...]:
     """Names of the shipped detectors of ``architecture`` (``"fasterrcnn"`` or ``"yolo"``)."""
     return tuple(n for n, m in MODELS.items() if m.architecture == architecture)
-
-
-def pickle_of(path: str | Path) -> bytes:
-    """The pickle (``data.pkl``) of a ``torch.save`` zip file, without unpickling it; ``b""`` when the
-    file is missing, not a zip or holds none. Tensors live in other members: the pickle stays small."""
-    try:
-        with zipfile.ZipFile(Path(path).expanduser()) as z:
-            return next((z.read(n) for n in z.namelist() if n.endswith("data.pkl")), b"")
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError, ValueError):
-        return b""
 
 
 def checkpoint_architecture(path: str | Path) -> str | None:

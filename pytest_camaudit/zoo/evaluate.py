@@ -2,9 +2,9 @@
 
 Detections are :class:`Detections` per image (``boxes [N, 4]`` xyxy in image pixels, ``labels [N]``
 in the zoo's 1-based indices, ``scores [N]``). :func:`evaluate_model` and :func:`cue_dependence`
-take either a torchvision-style detector (an ``nn.Module`` returning one dict per image in eval
-mode, run by :func:`detect`) or a :data:`DetectFn` — how the YOLO detectors are evaluated
-(:func:`pytest_camaudit.zoo.yolo.yolo_detections`, with no tensor round trip).
+take a :class:`~pytest_camaudit.detectors.base.Detector` (run by its own ``detect``: the zoo has no
+detection runner of its own), a torchvision-style ``nn.Module`` (wrapped into one) or a
+:data:`DetectFn`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torchvision.ops import box_iou
 
+from ..datatypes import Detection
+from ..detectors.base import Detector
 from .world import CLASSES, CUE_CLASS, Layout, cue_objects, make_layout, render, render_variant
 
 EVAL_SEED_BASE = 10_000_000
@@ -115,41 +117,35 @@ def evaluate_detections(
     return EvalResult(float(np.mean(list(ap.values()))), ap, recall, counts, len(detections), score_threshold)
 
 
-@torch.no_grad()
-def detect(model: torch.nn.Module, images: Iterable[np.ndarray], batch_size: int = 16) -> list[Detections]:
-    """Run ``model`` (eval mode) on ``uint8 [H, W, 3]`` RGB images, in batches."""
-    model.eval()
-    device = next(model.parameters()).device
-    out: list[Detections] = []
-    batch: list[torch.Tensor] = []
+def as_arrays(detections: Sequence[Detection]) -> Detections:
+    """One image's :class:`~pytest_camaudit.datatypes.Detection` s as :class:`Detections` (float32 boxes and scores, int64 labels)."""
+    boxes = np.asarray([d.box for d in detections], dtype=np.float32).reshape(-1, 4)
+    return Detections(boxes, np.asarray([d.label for d in detections], dtype=np.int64),
+                      np.asarray([d.score for d in detections], dtype=np.float32))
 
-    def flush() -> None:
-        for o in model(batch):
-            out.append(Detections(o["boxes"].cpu().numpy(), o["labels"].cpu().numpy(), o["scores"].cpu().numpy()))
-        batch.clear()
 
-    for img in images:
-        batch.append(torch.from_numpy(img).permute(2, 0, 1).float().div(255).to(device))
-        if len(batch) == batch_size:
-            flush()
-    if batch:
-        flush()
-    return out
+def detect(model: Detector | torch.nn.Module, images: Iterable[np.ndarray], batch_size: int = 16) -> list[Detections]:
+    """``model``'s detections of ``uint8 [H, W, 3]`` RGB images, ``batch_size`` per forward, by
+    :meth:`Detector.detect` (an ``nn.Module`` is wrapped with :meth:`Detector.wrap`)."""
+    detector = model if isinstance(model, Detector) else Detector.wrap(model)
+    tensors = [torch.from_numpy(img).permute(2, 0, 1).float().div(255).to(detector.device) for img in images]
+    return [as_arrays(dets) for dets in detector.detect(tensors, batch_size)]
 
 
 DetectFn = Callable[[Sequence[np.ndarray]], list[Detections]]
 """``uint8 [H, W, 3]`` RGB images → one :class:`Detections` per image, in order."""
 
 
-def detections_of(model: torch.nn.Module | DetectFn) -> DetectFn:
-    """``model``'s :data:`DetectFn`: :func:`detect` for an ``nn.Module``, else ``model`` itself."""
-    if isinstance(model, torch.nn.Module):
-        return functools.partial(detect, model)
+def detections_of(model: Detector | torch.nn.Module | DetectFn) -> DetectFn:
+    """``model``'s :data:`DetectFn`: :func:`detect` for a :class:`Detector` or an ``nn.Module``, else ``model`` itself."""
+    if isinstance(model, (Detector, torch.nn.Module)):
+        detector = model if isinstance(model, Detector) else Detector.wrap(model)
+        return functools.partial(detect, detector)
     return model
 
 
 def evaluate_model(
-    model: torch.nn.Module | DetectFn,
+    model: Detector | torch.nn.Module | DetectFn,
     variant: str = "shapes",
     n_scenes: int = 200,
     seed_base: int = EVAL_SEED_BASE,
@@ -211,7 +207,7 @@ def _class_score(det: Detections, box: np.ndarray, cls: int) -> float:
     return float(scores.max())
 
 
-def cue_dependence(model: torch.nn.Module | DetectFn, n_scenes: int = 200, seed_base: int = EVAL_SEED_BASE) -> CueDependence:
+def cue_dependence(model: Detector | torch.nn.Module | DetectFn, n_scenes: int = 200, seed_base: int = EVAL_SEED_BASE) -> CueDependence:
     """Measure dependence on the spurious cue on held-out ``shapes-shortcut`` scenes (decals
     drawn), by exact counterfactual renders that differ only in the tag pixels. ``model``: a
     detector or a :data:`DetectFn`."""

@@ -15,7 +15,6 @@ the plugin's label ``k + 1``. ``ultralytics`` (not a dependency) is imported laz
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import platform
 import tempfile
@@ -29,11 +28,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..detectors.base import Detector
+from ..detectors.ultralytics.runtime import ImageSize, offline_ultralytics
+from ..detectors.ultralytics.runtime import yolo_detections as raw_yolo_detections
 from .catalog import CHECKPOINT_FORMATS, MODELS, names_of
-from .evaluate import EVAL_SEED_BASE, CueDependence, EvalResult, cue_dependence, evaluate_model
+from .evaluate import EVAL_SEED_BASE, CueDependence, Detections, EvalResult, cue_dependence, evaluate_model
 from .model import ZooCheckpointError, read_checkpoint
 from .world import CLASSES, DEFAULT_SIZE, VARIANTS, make_layout, render_variant
-from .yolo_inference import offline_ultralytics, yolo_detections
 
 __all__ = ["YOLO_FORMAT", "YOLO_MODELS", "evaluate_yolo", "load_yolo_checkpoint", "offline_ultralytics", "save_yolo_checkpoint",
            "train_yolo", "write_yolo_dataset", "yolo_cue_dependence", "yolo_detections", "yolo_schedule"]
@@ -277,13 +278,34 @@ def load_yolo_checkpoint(path: Path | str) -> tuple[nn.Module, list[str], dict[s
     return model.float().eval(), classes, {**meta, **dict(payload.get("meta", {}))}
 
 
-def evaluate_yolo(model: nn.Module, variant: str = "shapes", n_scenes: int = 200, conf: float = 0.001, imgsz: int = DEFAULT_SIZE) -> EvalResult:
+EVAL_CONF = 0.001
+"""The score threshold the YOLOs are evaluated at (ultralytics' ``val`` default): mAP needs the low-scoring boxes too."""
+
+
+def yolo_evaluation_detector(model: nn.Module, imgsz: int = DEFAULT_SIZE, conf: float = EVAL_CONF,
+                             class_names: list[str] | None = None) -> Detector:
+    """``model`` as the :class:`~pytest_camaudit.detectors.base.Detector` its evaluation runs (the ultralytics
+    family's letterbox at ``imgsz``, scores down to ``conf``), named by the zoo's classes."""
+    from ..detectors.ultralytics.yolo import yolo_detector
+
+    return yolo_detector(model, imgsz=imgsz, conf=conf, class_names=class_names or list(CLASSES))
+
+
+def yolo_detections(model: nn.Module, images: list[np.ndarray], conf: float = EVAL_CONF, iou: float = 0.7, imgsz: ImageSize = 160,
+                    max_det: int = 300, batch_size: int = 16) -> list[Detections]:
+    """:func:`pytest_camaudit.detectors.ultralytics.runtime.yolo_detections` as the zoo's :class:`~.evaluate.Detections`
+    (numpy; a :data:`~.evaluate.DetectFn` once ``model`` and the settings are bound)."""
+    raw = raw_yolo_detections(model, images, conf, iou, imgsz, max_det, batch_size)
+    return [Detections(r["boxes"].numpy(), r["labels"].numpy(), r["scores"].numpy()) for r in raw]
+
+
+def evaluate_yolo(model: nn.Module, variant: str = "shapes", n_scenes: int = 200, conf: float = EVAL_CONF, imgsz: int = DEFAULT_SIZE) -> EvalResult:
     """``evaluate.evaluate_model`` (mAP@0.5, AP, recall at score 0.5; held-out seeds) of a YOLO, on
-    :func:`yolo_detections` of the rendered scenes."""
-    return evaluate_model(functools.partial(yolo_detections, model, conf=conf, imgsz=imgsz), variant, n_scenes)
+    its detector's detections of the rendered scenes (:func:`yolo_evaluation_detector`)."""
+    return evaluate_model(yolo_evaluation_detector(model, imgsz, conf), variant, n_scenes)
 
 
 def yolo_cue_dependence(model: nn.Module, n_scenes: int = 200, seed_base: int = EVAL_SEED_BASE, imgsz: int = DEFAULT_SIZE) -> CueDependence:
     """``evaluate.cue_dependence`` of a YOLO detector: the same held-out counterfactual renders
     (tag on the triangles / on nothing / on every object) and the same score-0.5 rules."""
-    return cue_dependence(functools.partial(yolo_detections, model, imgsz=imgsz), n_scenes, seed_base)
+    return cue_dependence(yolo_evaluation_detector(model, imgsz), n_scenes, seed_base)

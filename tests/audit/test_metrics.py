@@ -17,8 +17,6 @@ from pytest_camaudit.audit import perturbation as P
 from pytest_camaudit.errors import ExpectationError
 from pytest_camaudit.zoo.dataset import write_coco_dataset
 
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-
 
 def two_spots() -> np.ndarray:
     """``[4, 6]`` (H=4, W=6): value 1 at (x=5, y=1) and at (x=0, y=3)."""

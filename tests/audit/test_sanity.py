@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from pytest_camaudit.audit.sanity import randomised_detector
 from pytest_camaudit.zoo.dataset import write_coco_dataset
-
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 
 def test_randomised_copy_leaves_the_original_and_the_scope_alone(shapes_detector):

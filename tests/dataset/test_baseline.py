@@ -11,8 +11,6 @@ import pytest
 from pytest_camaudit.dataset.baseline import COMPACT_SIDE, case_paths, compact, expand
 from pytest_camaudit.zoo.dataset import write_coco_dataset
 
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-
 SEEDS = list(range(20_000_000, 20_000_003))
 NAMES = [f"scene-{s}.png" for s in SEEDS]
 

@@ -9,8 +9,6 @@ from support.usage import assert_usage_error
 
 from pytest_camaudit.zoo.dataset import write_coco_dataset
 
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-
 SEEDS = list(range(20_000_000, 20_000_003))
 NAMES = [f"scene-{s}.png" for s in SEEDS]
 

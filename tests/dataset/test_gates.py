@@ -7,8 +7,6 @@ import pytest
 from pytest_camaudit.dataset.gates import evaluate_baseline, evaluate_gates
 from pytest_camaudit.zoo.dataset import write_coco_dataset
 
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-
 
 def row(label, detected, mass, recall=None, gate_mass=None, baseline=None):
     return {"label": label, "detected": detected, "mass": mass, "score_threshold": 0.5, "gate_recall": recall,

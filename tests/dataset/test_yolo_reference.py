@@ -15,7 +15,7 @@ from PIL import Image
 
 from pytest_camaudit.dataset.entries import load_entries
 from pytest_camaudit.dataset.formats.yolo_config import label_path, list_images, load_config
-from pytest_camaudit.zoo.yolo_inference import offline_ultralytics
+from pytest_camaudit.detectors.ultralytics.runtime import offline_ultralytics
 
 try:
     offline_ultralytics()

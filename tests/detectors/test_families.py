@@ -1,7 +1,8 @@
 """Every CAM method on every torchvision detector (random weights, small inputs, CPU).
 
-Each builder is built once per module with small ``min_size`` / few proposals so a forward costs
-well under a second; score thresholds are 0 so random weights still return boxes.
+Each builder is built once per module (``support.torchvision.build_small``). What every family
+guarantees (geometry, bright spot, gradients, methods, hooks, context) is the contract suite's
+(``tests/detectors/contract``); here, every builder, not one per family.
 """
 
 from __future__ import annotations
@@ -11,39 +12,19 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 import torch
-import torchvision.models.detection as tvd
 from support.hooks import count_hooks
+from support.torchvision import build_small
 
-from pytest_camaudit.detectors.base import Detector
 from pytest_camaudit.detectors.registry import family_for
 from pytest_camaudit.detectors.specs import TORCHVISION_BUILDERS
-from pytest_camaudit.detectors.torchvision import torchvision_class_names
+from pytest_camaudit.detectors.torchvision.common import torchvision_class_names
 from pytest_camaudit.engine.alignment import level_stride
 from pytest_camaudit.engine.engine import CamEngine
 from pytest_camaudit.engine.images import load_image
 from pytest_camaudit.errors import DetectorRuntimeError
 from pytest_camaudit.methods import drise_method, get_method, method_names
 
-TWO_STAGE = tuple(b for b in TORCHVISION_BUILDERS if "rcnn" in b)
 IMAGE_HW = (70, 90)  # not square, not a multiple of 32: resize and padding both matter
-
-
-def small_kwargs(builder: str) -> dict:
-    """Builder kwargs for a cheap CPU forward that still returns two boxes with random weights."""
-    if builder in TWO_STAGE:
-        return {"min_size": 64, "max_size": 96, "rpn_pre_nms_top_n_test": 100, "rpn_post_nms_top_n_test": 20,
-                    "box_score_thresh": 0.0, "box_detections_per_img": 2}
-    if builder.startswith(("retinanet", "fcos")):
-        return {"min_size": 64, "max_size": 96, "score_thresh": 0.0, "detections_per_img": 2, "topk_candidates": 50}
-    return {"score_thresh": 0.0, "detections_per_img": 2, "topk_candidates": 50}  # SSD: fixed 300 / 320 input
-
-
-def build_small(builder: str) -> Detector:
-    torch.manual_seed(0)
-    model = getattr(tvd, builder)(weights=None, weights_backbone=None, **small_kwargs(builder))
-    return Detector.wrap(model, torchvision_class_names(builder, model), name=builder, device="cpu")
-
-
 
 
 def _image() -> np.ndarray:
@@ -182,7 +163,7 @@ def test_one_stage_scorer_reproduces_every_detection_score(builder):
 
 @pytest.mark.parametrize("builder", ["keypointrcnn_resnet50_fpn", "ssdlite320_mobilenet_v3_large", "fcos_resnet50_fpn"])
 def test_build_torchvision_names_classes_from_the_weights_metadata(builder):
-    from pytest_camaudit.detectors.torchvision import build_torchvision
+    from pytest_camaudit.detectors.torchvision.common import build_torchvision
 
     _, classes, meta = build_torchvision(builder, None)
     assert meta["weights"].startswith("random")

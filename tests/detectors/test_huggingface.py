@@ -1,11 +1,14 @@
-"""Hugging Face transformers detectors (DETR, RT-DETR): detections, geometry, gradients, methods, loading.
+"""Hugging Face transformers detectors (DETR, RT-DETR): detections, labels, geometry, the replay, loading.
 
 Small random models built offline from configs (``support.hf``); every test runs with the network
-blocked. Skipped, with the reason, where transformers is not installed.
+blocked. Skipped, with the reason, where transformers is not installed. What every family
+guarantees (bright spot, per-box gradients vs the full graph, every method, context fill, hooks)
+is checked on the same models by the contract suite (``tests/detectors/contract``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import os
@@ -16,19 +19,18 @@ import numpy as np
 import pytest
 import torch
 from support import hf  # skips this module where transformers is not installed
-from support.hooks import count_hooks
+from support.hf import noise
 from support.network import block_network
-from support.probes import SPOTS, cell_on_image, peak, spot_image
 
-import pytest_camaudit.detectors.detr
-import pytest_camaudit.detectors.rtdetr  # noqa: F401
+import pytest_camaudit.detectors.transformers.detr
+import pytest_camaudit.detectors.transformers.rtdetr  # noqa: F401
 from pytest_camaudit.detectors.base import Detector
-from pytest_camaudit.detectors.huggingface import TransformerFamily, hf_detector, import_transformers
 from pytest_camaudit.detectors.loading import load_detector
+from pytest_camaudit.detectors.transformers.family import TransformerFamily
+from pytest_camaudit.detectors.transformers.runtime import import_transformers
 from pytest_camaudit.engine.engine import CamEngine
 from pytest_camaudit.engine.images import load_image
-from pytest_camaudit.errors import DetectorRuntimeError, ModelLoadError
-from pytest_camaudit.methods import cam_for, drise_method
+from pytest_camaudit.errors import ModelLoadError
 
 FAMILIES = ("detr", "rt-detr")
 SIZES = [(203, 317), (157, 419)]
@@ -37,10 +39,6 @@ SIZES = [(203, 317), (157, 419)]
 @pytest.fixture(autouse=True)
 def offline(monkeypatch):
     block_network(monkeypatch)
-
-
-def noise(h: int, w: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
 
 
 def reference(family: str, images: list[np.ndarray], threshold: float) -> list[dict]:
@@ -55,18 +53,9 @@ def reference(family: str, images: list[np.ndarray], threshold: float) -> list[d
     return out
 
 
-def median_score(family: str) -> float:
-    """A threshold that keeps about half of the candidate rows (random weights score evenly)."""
-    proc, model = hf.processor(family), hf.model(family)
-    with torch.no_grad():
-        logits = model(**proc(images=noise(*SIZES[0]), return_tensors="pt", input_data_format="channels_last")).logits[0]
-    scores = logits.softmax(-1)[:, :-1].max(-1).values if family == "detr" else logits.sigmoid().flatten().topk(logits.shape[0]).values
-    return float(scores.median())
-
-
 @pytest.fixture(scope="module")
 def detectors() -> dict[str, Detector]:
-    return {f: hf_detector(hf.model(f), hf.processor(f), threshold=median_score(f), name=f"tiny-{f}") for f in FAMILIES}
+    return {f: hf.tiny_detector(f) for f in FAMILIES}
 
 
 @pytest.fixture(scope="module")
@@ -124,131 +113,7 @@ def test_geometry_is_the_processors(engines, family, size):
     assert all(abs(s - e) < 1 for s, e in zip(strides, [32] if family == "detr" else [8, 16, 32], strict=True))
 
 
-@pytest.mark.parametrize(("h", "w", "spot"), SPOTS, ids=[f"{h}x{w}" for h, w, _ in SPOTS])
-@pytest.mark.parametrize("family", FAMILIES)
-def test_bright_spot_lands_within_one_feature_cell(family, h, w, spot):
-    """A constant-weight twin of the model sees pooled brightness: EigenCAM peaks at the spot.
-
-    The bound is one cell of the coarsest level the target layer carries (DETR's only level; RT-DETR's
-    stride-32 level, which its FPN mixes into the finer ones): strided convolutions put a cell's true
-    receptive-field centre a few pixels up-left of its nominal centre (the engine's convention for every
-    family), which RT-DETR's fine grid resolves; a wrong resize, stretch or padding misses by far more.
-    """
-    cy, cx = spot
-    engine = CamEngine(hf_detector(hf.probe(family), hf.processor(family), threshold=1.0), "eigencam")  # no detections
-    analysis = engine.analyze(load_image(spot_image(h, w, cy, cx)))
-    cam = cam_for(analysis).values
-    assert cam.shape == (h, w) and np.isfinite(cam).all()
-    g = analysis.geometry
-    coarsest = min((v.shape[-2:] for v in analysis.levels.values()), key=lambda s: s[0] * s[1])
-    cell_y, cell_x = cell_on_image(g, coarsest)
-    py, px = peak(cam)
-    assert abs(py - cy) <= cell_y and abs(px - cx) <= cell_x, ((py, px), spot, (cell_y, cell_x))
-
-
-# -- gradients -------------------------------------------------------------------------------------
-
-
-def full_graph_gradients(detector: Detector, image: np.ndarray, query: int, label: int) -> list[torch.Tensor]:
-    """``d logits[0, query, label] / d level`` through one autograd forward of the whole model."""
-    model, family = detector.model, detector.family
-    x = family.image_processor()(images=image, return_tensors="pt", input_data_format="channels_last")
-    leaves: dict[int, torch.Tensor] = {}
-
-    def leaf(i):
-        def hook(_m, _i, out):
-            leaves[i] = out.detach().requires_grad_(True)
-            return leaves[i]
-
-        return hook
-
-    handles = [m.register_forward_hook(leaf(i)) for i, m in enumerate(family.capture_modules(model)[0])]
-    try:
-        with torch.enable_grad():
-            logits = model(**x).logits
-    finally:
-        for handle in handles:
-            handle.remove()
-    grads = torch.autograd.grad(logits[0, query, label], [leaves[i] for i in sorted(leaves)])
-    return [g[0] for g in grads]
-
-
-@pytest.mark.parametrize("family", FAMILIES)
-def test_box_gradients_equal_the_full_graphs(engines, family):
-    image = noise(*SIZES[1], seed=5)
-    analysis = engines[family].analyze(load_image(image))
-    assert not analysis.has_graph  # no autograd forward was needed
-    for det in analysis.detections[:3]:
-        local = list(analysis.gradients(det).values())
-        query = int(analysis.capture.memo["queries"][det.index])
-        full = full_graph_gradients(engines[family].detector, image, query, det.label - 1)
-        for a, b in zip(local, full, strict=True):
-            assert a.shape == b.shape and float(b.abs().max()) > 0
-            r = float(torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1])
-            assert r >= 0.999 and torch.allclose(a, b, rtol=1e-4, atol=1e-6 * float(b.abs().max()))
-
-
 # -- methods, context, hooks -----------------------------------------------------------------------
-
-METHODS = ("eigencam", "eigengradcam", "gradcam", "hirescam", "layercam", "ablationcam", "drise", "attention")
-UNAVAILABLE = {("detr", "ablationcam"): "AblationCAM is not available for the detr family",
-               ("rt-detr", "ablationcam"): "AblationCAM is not available for the rt-detr family",
-               ("rt-detr", "attention"): "attention relevance is not available for the rt-detr family"}
-
-
-@pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("family", FAMILIES)
-def test_every_method_maps_or_says_it_is_not_available(engines, family, method):
-    image = noise(*SIZES[0], seed=7)
-    analysis = engines[family].analyze(load_image(image))
-    det = analysis.detections[0]
-    expected = UNAVAILABLE.get((family, method))
-    if expected is not None:
-        with pytest.raises(DetectorRuntimeError, match=expected) as info:
-            cam_for(analysis, method, det)
-        assert "use eigengradcam, hirescam, layercam" in str(info.value)
-        return
-    if method == "drise":
-        cam = drise_method(masks=8, cells=4, batch_size=8).compute(analysis, det)
-    else:
-        cam = cam_for(analysis, method, det)
-    assert cam.values.shape == image.shape[:2] and np.isfinite(cam.values).all()
-    assert float(cam.values.max()) == pytest.approx(1.0) and not cam.degenerate
-
-
-@pytest.mark.parametrize("family", FAMILIES)
-def test_context_check_rescores_with_the_processors_mean_colour(engines, family):
-    engine = engines[family]
-    analysis = engine.analyze(load_image(noise(*SIZES[0], seed=8)))
-    det = analysis.detections[0]
-    (result,) = engine.without_context(analysis, [det])
-    assert 0.0 <= result.score_without <= 1.0 and result.score_with == det.score
-    expected = (124, 116, 104) if family == "detr" else (128, 128, 128)  # ImageNet mean; RT-DETR does not normalise
-    assert tuple(int(v) for v in result.image[0, 0]) == expected
-
-
-@pytest.mark.parametrize("family", FAMILIES)
-def test_no_hooks_of_ours_are_left_even_when_the_model_raises(engines, family, monkeypatch):
-    engine = engines[family]
-    model, tap = engine.detector.model, engine.detector.family.tap
-    analysis = engine.analyze(load_image(noise(*SIZES[1], seed=9)))
-    if family == "detr":
-        cam_for(analysis, "attention", analysis.detections[0])  # transformers adds its own hooks on first use
-    before = count_hooks(model)
-    analysis = engine.analyze(load_image(noise(*SIZES[1], seed=10)))
-    for method in ("eigencam", "hirescam", *(("attention",) if family == "detr" else ())):
-        cam_for(analysis, method, analysis.detections[0])
-    engine.without_context(analysis, analysis.detections[:1])
-    assert count_hooks(model) == before and count_hooks(tap) == 0
-
-    def boom(*args, **kwargs):
-        raise RuntimeError("boom inside the decoder")
-
-    monkeypatch.setattr(model.model.decoder, "forward", boom)
-    with pytest.raises(DetectorRuntimeError, match="boom inside the decoder"):
-        engine.analyze(load_image(noise(*SIZES[1], seed=11)))
-    assert count_hooks(model) == before and count_hooks(tap) == 0
-
 
 def test_the_kept_replay_goes_with_its_capture(detectors):
     engine = CamEngine(detectors["detr"], "hirescam")
@@ -287,7 +152,7 @@ def test_load_detector_reads_a_save_pretrained_folder_offline(saved, detectors, 
     assert detector.identity == detectors[family].identity
     assert detector.meta["processor"].endswith("preprocessor_config.json")
     image = torch.from_numpy(noise(*SIZES[0], seed=12)).permute(2, 0, 1).float() / 255
-    detector.family.threshold = detectors[family].family.threshold
+    detector = dataclasses.replace(detector, family=detector.family.configured(threshold=detectors[family].family.threshold))
     (a,), (b,) = detector.run([image]), detectors[family].run([image])
     assert all(torch.equal(a[k], b[k]) for k in ("boxes", "labels", "scores"))
 

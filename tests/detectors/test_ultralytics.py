@@ -1,4 +1,7 @@
-"""ultralytics YOLO (v8, 11, 26): detections, tracing, geometry, gradients, methods (loading: test_ultralytics_loading.py).
+"""ultralytics YOLO (v8, 11, 26): detections, tracing, geometry, gradients per architecture (loading: test_ultralytics_loading.py).
+
+What every family guarantees (bright spot, every method, context fill, hooks) is checked on yolo11n,
+yolo26n end-to-end and ``shapes-yolo`` by the contract suite (``tests/detectors/contract``).
 
 Random models are built offline from ultralytics' own yaml files (their batch norms set from one
 batch of noise — a fresh YOLO in eval mode has vanishing activations — and their class scores
@@ -10,66 +13,41 @@ ultralytics is not installed.
 from __future__ import annotations
 
 import copy
-import functools
 
 import numpy as np
 import pytest
 import torch
-from support.hooks import count_hooks
 from support.network import block_network
-from support.probes import cell_on_image, peak, spot_image
-from support.yolo import PROBE_SPOTS, SCENE, as_tensor, noise, probe_detector  # first: skips this module where ultralytics is not installed
+from support.probes import SPOTS, cell_on_image, peak, spot_image
+from support.yolo import (  # first: skips this module where ultralytics is not installed
+    IMGSZ,
+    LABELS,
+    PROBE_SPOTS,
+    SCENE,
+    as_tensor,
+    detector,
+    full_graph_gradients,
+    noise,
+    probe_detector,
+    random_yolo,
+)
 from ultralytics.models.yolo.detect import DetectionPredictor
-from ultralytics.nn.tasks import DetectionModel
 
 from pytest_camaudit.detectors.base import Detector
 from pytest_camaudit.detectors.loading import load_detector
-from pytest_camaudit.detectors.ultralytics import UltralyticsFamily, yolo_detector
-from pytest_camaudit.detectors.yolo_head import classification_branches
+from pytest_camaudit.detectors.ultralytics.runtime import letterbox, letterbox_geometry, model_stride
+from pytest_camaudit.detectors.ultralytics.yolo import UltralyticsFamily, yolo_detector
 from pytest_camaudit.engine.engine import CamEngine
 from pytest_camaudit.engine.images import load_image
-from pytest_camaudit.errors import DetectorRuntimeError
-from pytest_camaudit.methods import cam_for, drise_method
-from pytest_camaudit.zoo.yolo_inference import letterbox, letterbox_geometry, model_stride
+from pytest_camaudit.methods import cam_for
 
 ARCHS = ("yolov8n", "yolo11n", "yolo26n")
-LABELS = ("cat", "dog", "car", "tree", "person")
-IMGSZ = 320
 
 
 @pytest.fixture(autouse=True)
 def offline(monkeypatch):
     """Every socket connection fails loudly: nothing may reach the network."""
     block_network(monkeypatch)
-
-
-@functools.cache
-def random_yolo(arch: str, end2end: bool = False) -> torch.nn.Module:
-    """``arch``.yaml with 5 classes: batch norms set from a batch of noise (momentum 1 for one
-    train-mode forward), class biases 0 and class weights × 0.02 (scores around 0.5)."""
-    torch.manual_seed(0)
-    model = DetectionModel(f"{arch}.yaml", nc=len(LABELS), verbose=False)
-    model.names = dict(enumerate(LABELS))
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    for m in norms:
-        m.momentum = 1.0
-    model.train()
-    with torch.no_grad():
-        model(torch.rand(2, 3, 128, 160, generator=torch.Generator().manual_seed(0)))
-    for m in norms:
-        m.momentum = 0.03
-    head = model.model[-1]
-    for branches in (head.cv3, getattr(head, "one2one_cv3", None) or []):
-        for branch in branches:
-            branch[-1].bias.data.zero_()
-            branch[-1].weight.data.mul_(0.02)
-    model.end2end = end2end
-    return model.eval()
-
-
-@functools.cache
-def detector(arch: str, end2end: bool = False) -> Detector:
-    return yolo_detector(random_yolo(arch, end2end), imgsz=IMGSZ, max_det=20, name=f"{arch}{'-e2e' if end2end else ''}")
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +146,10 @@ def test_geometry_is_where_ultralytics_letterbox_puts_the_image(size, imgsz):
         assert g.resized == (360, 640) and g.padded == (384, 640) and g.offset == (12.0, 0.0)
 
 
-@pytest.mark.parametrize(("h", "w", "spot"), PROBE_SPOTS, ids=[f"{h}x{w}" for h, w, _ in PROBE_SPOTS])
+WIDE = [s for s in PROBE_SPOTS if s not in SPOTS]  # the contract suite runs SPOTS on the same probe
+
+
+@pytest.mark.parametrize(("h", "w", "spot"), WIDE, ids=[f"{h}x{w}" for h, w, _ in WIDE])
 def test_bright_spot_lands_within_one_feature_cell(h, w, spot):
     cy, cx = spot
     analysis = CamEngine(probe_detector(IMGSZ)).analyze(load_image(spot_image(h, w, cy, cx)))
@@ -182,31 +163,6 @@ def test_bright_spot_lands_within_one_feature_cell(h, w, spot):
 
 
 # -- gradients -------------------------------------------------------------------------------------
-
-
-def full_graph_gradients(d: Detector, image: np.ndarray, cell: tuple, cls: int) -> list[torch.Tensor]:
-    """``d logit / d level`` of the class logit at ``cell`` through one autograd forward of the whole model."""
-    net = d.family.network(d.model)
-    head = net.model[-1]
-    x = torch.from_numpy(letterbox(image, IMGSZ, model_stride(net))).permute(2, 0, 1)[None].contiguous().float() / 255
-    leaves: list[torch.Tensor] = []
-    logits: dict[int, torch.Tensor] = {}
-
-    def as_leaves(_m, args):
-        leaves.extend(t.detach().requires_grad_(True) for t in args[0])
-        return (list(leaves),)
-
-    handles = [head.register_forward_pre_hook(as_leaves)]
-    handles += [b.register_forward_hook(lambda _m, _i, out, k=k: logits.setdefault(k, out)) for k, b in enumerate(classification_branches(head))]
-    try:
-        with torch.enable_grad():
-            net(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-    _, i, y, xx = cell
-    grads = torch.autograd.grad(logits[i][0, cls, y, xx], leaves, allow_unused=True)
-    return [g[0] if g is not None else torch.zeros_like(t[0]) for g, t in zip(grads, leaves, strict=True)]
 
 
 @pytest.mark.parametrize(("arch", "end2end"), [*((a, False) for a in ARCHS), ("yolo26n", True)],
@@ -227,22 +183,7 @@ def test_box_gradients_equal_the_full_graphs(arch, end2end):
         assert r >= 0.999 and torch.allclose(a, b, rtol=1e-4, atol=1e-6 * float(b.abs().max()))
 
 
-# -- methods, context, hooks -----------------------------------------------------------------------
-
-METHODS = ("eigencam", "eigengradcam", "gradcam", "hirescam", "layercam", "ablationcam", "drise")
-
-
-@pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("model", ["shapes-yolo", "yolo26n-end2end"])
-def test_every_method_gives_a_finite_map_of_the_image_size(zoo, model, method):
-    d = zoo if model == "shapes-yolo" else detector("yolo26n", True)
-    image = load_image(SCENE).pixels[:, :150] if model == "shapes-yolo" else noise(203, 317, seed=7)
-    analysis = CamEngine(d).analyze(load_image(image))
-    det = analysis.detections[0]
-    cam = drise_method(masks=8, cells=4, batch_size=8).compute(analysis, det) if method == "drise" else cam_for(analysis, method, det)
-    assert cam.values.shape == image.shape[:2] and np.isfinite(cam.values).all()
-    assert float(cam.values.max()) == pytest.approx(1.0) and not cam.degenerate
-
+# -- AblationCAM ------------------------------------------------------------------------------------
 
 def test_ablation_rescores_the_detection_from_its_window(zoo):
     from pytest_camaudit.methods.ablation import local_scorer
@@ -251,30 +192,3 @@ def test_ablation_rescores_the_detection_from_its_window(zoo):
     for det in analysis.detections[:4]:
         scorer = local_scorer(analysis, det)
         assert abs(scorer.base - det.score) <= 1e-5 and tuple(scorer.window.shape[-2:]) <= (5, 5)
-
-
-def test_context_check_fills_with_the_letterbox_grey(zoo):
-    engine = CamEngine(zoo)
-    analysis = engine.analyze(load_image(SCENE))
-    det = analysis.detections[0]
-    (result,) = engine.without_context(analysis, [det])
-    assert result.score_with == det.score and 0.0 <= result.score_without <= 1.0
-    assert tuple(int(v) for v in result.image[0, 0]) == (114, 114, 114)
-
-
-def test_no_hooks_of_ours_are_left_even_when_the_model_raises(zoo, monkeypatch):
-    engine = CamEngine(zoo)
-    before = count_hooks(zoo.model)
-    analysis = engine.analyze(load_image(load_image(SCENE).pixels[:, 10:]))
-    for method in ("eigencam", "hirescam", "ablationcam"):
-        cam_for(analysis, method, analysis.detections[0])
-    engine.without_context(analysis, analysis.detections[:1])
-    assert count_hooks(zoo.model) == before == 0
-
-    def boom(*args, **kwargs):
-        raise RuntimeError("boom inside the Detect head")
-
-    monkeypatch.setattr(zoo.target_layer, "forward", boom)
-    with pytest.raises(DetectorRuntimeError, match="boom inside the Detect head"):
-        engine.analyze(load_image(noise(150, 170, seed=10)))
-    assert count_hooks(zoo.model) == 0

@@ -19,7 +19,7 @@ from support.yolo import SCENE, as_tensor, ultralytics  # skips this module wher
 
 from pytest_camaudit.detectors.base import Detector
 from pytest_camaudit.detectors.loading import load_detector
-from pytest_camaudit.detectors.ultralytics import UltralyticsFamily
+from pytest_camaudit.detectors.ultralytics.yolo import UltralyticsFamily
 from pytest_camaudit.engine.images import load_image
 from pytest_camaudit.errors import ModelLoadError
 from pytest_camaudit.zoo.yolo import load_yolo_checkpoint
@@ -45,7 +45,7 @@ def test_importing_ultralytics_leaves_threads_environment_and_printing_alone():
         "torch.set_num_threads(2); cv2.setNumThreads(3)\n"
         "before = (torch.get_num_threads(), cv2.getNumThreads(), np.get_printoptions(), str(torch.ones(3) / 3), "
         "os.environ.get('OMP_NUM_THREADS'), Image.open, torch.save, cv2.imread, cv2.imwrite)\n"
-        "from pytest_camaudit.detectors.ultralytics import import_ultralytics\n"
+        "from pytest_camaudit.detectors.ultralytics.runtime import import_ultralytics\n"
         "import_ultralytics()\n"
         "after = (torch.get_num_threads(), cv2.getNumThreads(), np.get_printoptions(), str(torch.ones(3) / 3), "
         "os.environ.get('OMP_NUM_THREADS'), Image.open, torch.save, cv2.imread, cv2.imwrite)\n"

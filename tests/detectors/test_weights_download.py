@@ -11,6 +11,7 @@ import hashlib
 import http.server
 import socket
 import threading
+import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,6 +66,7 @@ def weights_at(monkeypatch, tmp_path, served, local_only):
     url, state = served
     monkeypatch.setattr(SSDLite320_MobileNet_V3_Large_Weights.COCO_V1.value, "url", url)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # it also means --camaudit-offline; these tests download
     return tmp_path / "torch" / "hub" / "checkpoints" / Path(url).name, state
 
 
@@ -89,8 +91,11 @@ def test_offline_without_the_file_says_where_it_is_expected(weights_at):
 def test_a_failed_download_says_what_to_do(weights_at, monkeypatch, served):
     url, _ = served
     monkeypatch.setattr(SSDLite320_MobileNet_V3_Large_Weights.COCO_V1.value, "url", url.replace(".pth", "-missing.pth"))
-    with pytest.raises(ModelLoadError, match="could not download weights .* copy the file there yourself"):
+    with pytest.raises(ModelLoadError, match="could not download weights .* copy the file there yourself") as err:
         load_detector(BUILDER, "COCO_V1", "cpu")
+    response = err.value.__cause__
+    assert isinstance(response, urllib.error.HTTPError) and response.code == 404
+    assert response.fp.closed  # its socket closed now, not by whichever later test's garbage collection finds it
 
 
 def test_through_pytest_the_first_run_downloads_and_an_offline_run_reuses(pytester, weights_at):

@@ -10,7 +10,7 @@ from support.probes import SPOTS, BrightSpotProbe, cell_on_image, peak, spot_ima
 
 from pytest_camaudit.datatypes import Geometry
 from pytest_camaudit.detectors.base import Detector
-from pytest_camaudit.engine.alignment import level_stride, sample_level
+from pytest_camaudit.engine.alignment import level_stride, levels_on_grid, sample_level
 from pytest_camaudit.engine.engine import CamEngine
 from pytest_camaudit.engine.images import load_image
 from pytest_camaudit.methods import cam_for
@@ -68,3 +68,14 @@ def test_level_stride_handles_ceil_levels():
     assert level_stride(160, 40) == 4
     assert level_stride(160, 3) == 64  # FPN 'pool': ceil(5 / 2) cells of stride 64
     assert level_stride(300, 38) == 8  # SSD300 VGG conv4_3 (ceil mode)
+
+
+def test_a_window_of_the_grid_is_the_same_cells_of_the_whole_grid():
+    """Levels finer than the grid (pooled), on it, coarser (bilinear) and of a ceil-mode size, in a letterboxed canvas."""
+    gen = torch.Generator().manual_seed(3)
+    geometry = Geometry((90, 120), (72, 96), (96, 96), (12.0, 0.0))
+    levels = {"fine": torch.randn(3, 24, 24, generator=gen), "same": torch.randn(2, 12, 12, generator=gen),
+              "coarse": torch.randn(4, 6, 6, generator=gen), "pool": torch.randn(2, 2, 2, generator=gen)}
+    whole = levels_on_grid(levels, geometry, (12, 12))
+    for r0, r1, c0, c1 in ((0, 12, 0, 12), (3, 7, 5, 12), (11, 12, 0, 1)):
+        assert torch.equal(levels_on_grid(levels, geometry, (12, 12), (r0, r1, c0, c1)), whole[:, r0:r1, c0:c1])

@@ -8,12 +8,12 @@ import torch
 from support import hf  # skips this module where transformers is not installed
 from support.network import block_network
 
-from pytest_camaudit.detectors.detr import attention_bars, relevance_rules
-from pytest_camaudit.detectors.huggingface import hf_detector
+from pytest_camaudit.detectors.transformers.folders import hf_detector
 from pytest_camaudit.engine.engine import CamEngine
 from pytest_camaudit.engine.images import load_image
 from pytest_camaudit.errors import DetectorRuntimeError
 from pytest_camaudit.methods import cam_for, get_method
+from pytest_camaudit.methods.attention import attention_bars, relevance, relevance_rules
 from pytest_camaudit.metrics import rank_correlation
 
 IMAGE = np.random.default_rng(3).integers(0, 256, (203, 317, 3), dtype=np.uint8)
@@ -53,10 +53,11 @@ def literal_rules(encoder, decoder, cross, query):
 
 def test_fast_rules_equal_the_literal_recursion(analysis):
     detector, capture = analysis.engine.detector, analysis.capture
-    replay = detector.family.replay_for(detector, capture, attentions=True)
     for det in analysis.detections[:3]:
-        query = detector.family.query_of(capture, det)
-        bars = attention_bars(replay, query, det.label - 1)
+        maps = detector.family.attention_maps(detector, capture, det)
+        query = maps.query
+        assert query == detector.family.query_of(capture, det)
+        bars = attention_bars(maps)
         assert [tuple(b.shape) for b in bars[2]] == [(20, 160)] * 2  # 20 queries x (10 x 16) cells, two layers
         fast, literal = relevance_rules(*bars, query), literal_rules(*bars, query)
         assert float(literal.max()) > 0
@@ -68,8 +69,7 @@ def test_attention_map_is_the_relevance_of_its_box_on_the_pixels(analysis):
     cam = cam_for(analysis, "attention", first)
     assert cam.method == "attention" and cam.target == first.index and not cam.degenerate
     assert cam.values.shape == IMAGE.shape[:2] and np.isfinite(cam.values).all() and float(cam.values.max()) == pytest.approx(1.0)
-    detector = analysis.engine.detector
-    level, cells = detector.family.attention_relevance(detector, analysis.capture, first)
+    level, cells = relevance(analysis, first)
     assert level in analysis.levels and cells.shape == analysis.levels[level].shape[-2:] and float(cells.min()) >= 0
     assert cam_for(analysis, "attention", first) is cam  # memoised
     other = cam_for(analysis, "attention", second)
@@ -91,7 +91,7 @@ def test_padded_cells_get_no_gradient_and_no_relevance():
     assert g.resized == (320, 499) and g.padded == (384, 576)
     det = analysis.detections[0]
     (grad,) = analysis.gradients(det).values()
-    _, cells = engine.detector.family.attention_relevance(engine.detector, analysis.capture, det)
+    _, cells = relevance(analysis, det)
     valid = torch.zeros(cells.shape, dtype=torch.bool)
     valid[:10, :16] = True  # ceil(320 / 32) x ceil(499 / 32) cells show the image
     assert float(grad[:, ~valid].abs().max()) == 0.0 and float(grad[:, valid].abs().max()) > 0

@@ -9,7 +9,13 @@ import torch
 from pytest_camaudit.datatypes import Geometry
 from pytest_camaudit.methods.eigencam import eigencam, eigencam_component, eigengradcam, orient_toward_boxes
 from pytest_camaudit.methods.maps import normalise
-from pytest_camaudit.methods.pca import MAX_PCA_POSITIONS, level_principal_component, principal_projection, top_right_singular_vector
+from pytest_camaudit.methods.pca import (
+    MAX_PCA_POSITIONS,
+    footprint_principal_component,
+    level_principal_component,
+    principal_projection,
+    top_right_singular_vector,
+)
 
 
 def _blob(h=20, w=24, cy=6, cx=15):
@@ -175,3 +181,63 @@ def test_orient_toward_boxes_matches_the_pixelwise_correlation():
         expected = float((signed.double() * (ref - ref.mean())).sum())
         out = orient_toward_boxes(signed, boxes, weights)
         assert torch.equal(out, signed if expected >= 0 else -signed)
+
+
+def _same_map(fast: tuple[torch.Tensor, bool], whole: tuple[torch.Tensor, bool]) -> None:
+    """Two ``(component, degenerate)`` results are the same EigenGradCAM map: the same flag, r ≥ 0.99999 and,
+    after ReLU and scaling to a maximum of 1, every cell within 1e-4 (float32 rounding: measured ≤ 4.2e-5)."""
+    assert fast[1] == whole[1]
+    if whole[1]:
+        assert float(fast[0].abs().max()) == 0.0
+        return
+    assert _corr(fast[0], whole[0]) >= 0.99999
+    a, b = fast[0].clamp_min(0), whole[0].clamp_min(0)
+    assert float((a / a.max() - b / b.max()).abs().max()) <= 1e-4
+
+
+def test_the_footprint_component_is_the_whole_stacks_map_for_every_box(shapes_engine):
+    """EigenGradCAM on the cells a box's gradient reaches = on every cell of every level (shapes, every detection of six scenes)."""
+    from collections import OrderedDict
+
+    from pytest_camaudit.engine.images import load_image
+    from pytest_camaudit.zoo.world import make_scene
+
+    boxes = 0
+    for seed in range(20_000_000, 20_000_006):
+        analysis = shapes_engine.analyze(load_image(make_scene(seed).image))
+        for detection in analysis.detections:
+            grads = analysis.gradients(detection)
+            products = OrderedDict((k, grads[k] * analysis.levels[k]) for k in grads)
+            whole = level_principal_component(products, analysis.geometry, analysis.grid, max_positions=None)
+            _same_map(footprint_principal_component(products, analysis.geometry, analysis.grid), whole)
+            boxes += 1
+    assert boxes >= 20
+
+
+@pytest.mark.parametrize("where", ["fine", "same", "coarse", "two levels", "everywhere"])
+def test_the_footprint_component_matches_on_every_kind_of_level(where):
+    """A letterboxed canvas; levels finer than the grid (area-averaged), on it, coarser (bilinear); footprints anywhere."""
+    from collections import OrderedDict
+
+    gen = torch.Generator().manual_seed(7)
+    geometry = Geometry((90, 120), (72, 96), (96, 96), (12.0, 0.0))
+    shapes = {"fine": (5, 24, 24), "same": (6, 12, 12), "coarse": (4, 5, 5)}
+    levels = OrderedDict((k, torch.zeros(s)) for k, s in shapes.items())
+    windows = {"fine": {"fine": (3, 9, 14, 21)}, "same": {"same": (0, 4, 8, 12)}, "coarse": {"coarse": (1, 3, 2, 4)},
+               "two levels": {"fine": (16, 24, 0, 6), "coarse": (0, 2, 0, 2)},
+               "everywhere": {k: (0, s[1], 0, s[2]) for k, s in shapes.items()}}[where]
+    for name, (r0, r1, c0, c1) in windows.items():
+        levels[name][:, r0:r1, c0:c1] = torch.randn(shapes[name][0], r1 - r0, c1 - c0, generator=gen)
+    levels["fine"][0] *= 4  # a clear first direction
+    whole = level_principal_component(levels, geometry, (12, 12), max_positions=None)
+    assert not whole[1]
+    _same_map(footprint_principal_component(levels, geometry, (12, 12)), whole)
+
+
+def test_the_footprint_component_of_nothing_or_of_nan_is_degenerate():
+    geometry = Geometry.identity(16, 16)
+    for value in (0.0, float("nan")):
+        levels = {"a": torch.zeros(3, 8, 8), "b": torch.zeros(2, 4, 4)}
+        levels["b"][1, 2, 2] = value
+        proj, degenerate = footprint_principal_component(levels, geometry, (8, 8))
+        assert degenerate and proj.shape == (8, 8) and float(proj.abs().max()) == 0.0

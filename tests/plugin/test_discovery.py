@@ -31,8 +31,8 @@ def test_the_twin_is_flagged_where_its_tags_are_and_the_clean_model_is_not(pytes
                                          "--camaudit-class-thresholds=circle: discover=0.4; star: discover=off",
                                          f"--camaudit-json={tmp_path / 'twin.json'}", f"--camaudit-report={tmp_path / 'twin.html'}",
                                          f"--camaudit-markdown={tmp_path / 'twin.md'}", f"--junitxml={tmp_path / 'twin.xml'}")
-    assert twin.ret == 1  # every test passed: the discovery gate failed the run
-    twin.stdout.fnmatch_lines([FLAG, "FAILED gate: discovery: triangle is flagged: a group of * objects*"])
+    assert twin.ret == 1  # the discovery gate fails the run (as does a scene where the twin misses a square)
+    twin.stdout.fnmatch_lines(["FAILED gate: discovery: triangle is flagged: a group of * objects*", FLAG])
     doc = json.loads((tmp_path / "twin.json").read_text())
     d = doc["discovery"]
     assert d["flagged"] == ["triangle"] and d["state"] == "judged" and doc["run"]["settings"]["discover"] is True
@@ -52,8 +52,9 @@ def test_the_twin_is_flagged_where_its_tags_are_and_the_clean_model_is_not(pytes
     assert "**Discovery:** flagged triangle" in (tmp_path / "twin.md").read_text()
     assert 'name="camaudit.discovery" value="camaudit discovery: flagged triangle"' in (tmp_path / "twin.xml").read_text()
     clean = pytester.runpytest_subprocess(cases, "--camaudit-model=shapes", "--camaudit-gate-discovery", "-p", "no:cacheprovider")
-    assert clean.ret == 0
-    clean.stdout.fnmatch_lines([CLEAR + "*"])
+    clean.stdout.fnmatch_lines([CLEAR + "*"])  # a few crowded scenes fail their detection checks; no gate does
+    assert "camaudit: 1 dataset gate(s) failed" not in clean.stdout.str() and "FAILED gate" not in clean.stdout.str()
+    assert clean.ret == (1 if clean.parseoutcomes().get("failed") else 0)
 
 
 def _corner(box: list[float], cues: list[list[float]]) -> str:
@@ -70,8 +71,11 @@ def test_xdist_workers_and_one_process_discover_the_same(one_torch_thread, pytes
     common = [cases, "--camaudit-model=shapes-shortcut", "--camaudit-discover", "-p", "no:cacheprovider"]
     one = pytester.runpytest_subprocess(*common, f"--camaudit-json={tmp_path / 'one.json'}")
     two = pytester.runpytest_subprocess(*common, "-n", "2", f"--camaudit-json={tmp_path / 'two.json'}")
-    assert one.ret == two.ret == 0
-    a, b = (json.loads((tmp_path / f"{n}.json").read_text())["discovery"] for n in ("one", "two"))
+    assert one.ret == two.ret  # no gate: only a scene the twin gets wrong fails, in both runs alike
+    docs = [json.loads((tmp_path / f"{n}.json").read_text()) for n in ("one", "two")]
+    outcomes = [{c["name"]: c["verdict"] for c in doc["cases"]} for doc in docs]
+    assert outcomes[0] == outcomes[1] and len(outcomes[0]) == 12
+    a, b = (doc["discovery"] for doc in docs)
     assert a == b and a["classes"] and sum(c["objects"] for c in a["classes"]) > 20
     one.stdout.fnmatch_lines(["camaudit discovery: nothing flagged*"])
 

@@ -36,7 +36,7 @@ class SuiteRun:
 def _run(tmp: Path, *args: str) -> SuiteRun:
     junit = tmp / "junit.xml"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "example_suite", "-p", "no:cacheprovider", "-q",
+        [sys.executable, "-m", "pytest", "example_suite", "-p", "no:cacheprovider", "-p", "no:randomly", "-q",
          f"--junitxml={junit}", f"--camaudit-report={tmp / 'report.html'}", *args],
         cwd=ROOT, capture_output=True, text=True, timeout=1200,
     )

@@ -11,8 +11,6 @@ from support.usage import assert_usage_error
 
 from pytest_camaudit.zoo.dataset import write_coco_dataset
 
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-
 SCENE_TESTS = '''
 import json, pathlib, pytest
 DOC = json.loads(pathlib.Path("data/annotations.json").read_text())

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _pytest(out: Path, *args: str) -> subprocess.CompletedProcess[str]:
     out.parent.mkdir(parents=True, exist_ok=True)
-    return subprocess.run([sys.executable, "-m", "pytest", "example_suite", "-p", "no:cacheprovider", "-q",
+    return subprocess.run([sys.executable, "-m", "pytest", "example_suite", "-p", "no:cacheprovider", "-p", "no:randomly", "-q",
                            f"--camaudit-json={out}", f"--camaudit-report={out.with_suffix('.html')}", *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=1800)
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import pytest
 import torch
 
-from pytest_camaudit.detectors.huggingface import import_transformers
+from pytest_camaudit.detectors.base import Detector
+from pytest_camaudit.detectors.transformers.folders import hf_detector
+from pytest_camaudit.detectors.transformers.runtime import import_transformers
 from pytest_camaudit.errors import ModelLoadError
 
 try:
@@ -111,3 +114,48 @@ def processor(family: str):
 
 def model(family: str) -> torch.nn.Module:
     return tiny_detr() if family == "detr" else tiny_rtdetr()
+
+
+def noise(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """``uint8 [h, w, 3]`` uniform noise."""
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+@functools.cache
+def median_score(family: str) -> float:
+    """A threshold that keeps about half of the candidate rows (random weights score evenly), on 203×317 noise."""
+    proc, net = processor(family), model(family)
+    with torch.no_grad():
+        logits = net(**proc(images=noise(203, 317), return_tensors="pt", input_data_format="channels_last")).logits[0]
+    scores = logits.softmax(-1)[:, :-1].max(-1).values if family == "detr" else logits.sigmoid().flatten().topk(logits.shape[0]).values
+    return float(scores.median())
+
+
+@functools.cache
+def tiny_detector(family: str) -> Detector:
+    """The tiny model of ``family`` with its small processor, thresholded at :func:`median_score`."""
+    return hf_detector(model(family), processor(family), threshold=median_score(family), name=f"tiny-{family}")
+
+
+def full_graph_gradients(detector: Detector, image: np.ndarray, query: int, label: int) -> list[torch.Tensor]:
+    """``d logits[0, query, label] / d level`` through one autograd forward of the whole model."""
+    model, family = detector.model, detector.family
+    x = family.image_processor()(images=image, return_tensors="pt", input_data_format="channels_last")
+    leaves: dict[int, torch.Tensor] = {}
+
+    def leaf(i):
+        def hook(_m, _i, out):
+            leaves[i] = out.detach().requires_grad_(True)
+            return leaves[i]
+
+        return hook
+
+    handles = [m.register_forward_hook(leaf(i)) for i, m in enumerate(family.level_modules(model))]
+    try:
+        with torch.enable_grad():
+            logits = model(**x).logits
+    finally:
+        for handle in handles:
+            handle.remove()
+    grads = torch.autograd.grad(logits[0, query, label], [leaves[i] for i in sorted(leaves)])
+    return [g[0] for g in grads]

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import pytest
 import torch
 from support.network import block_network
 
-from pytest_camaudit.zoo.yolo_inference import offline_ultralytics
+from pytest_camaudit.detectors.ultralytics.runtime import offline_ultralytics
 
 try:  # the offline import first (YOLO_OFFLINE, a temporary settings folder), so importorskip finds it done
     offline_ultralytics()
@@ -25,7 +26,7 @@ from pytest_camaudit.zoo import yolo as zoo_yolo
 from pytest_camaudit.zoo.catalog import checkpoint_architecture, names_of
 from pytest_camaudit.zoo.evaluate import EVAL_SEED_BASE, cue_dependence, evaluate_model
 from pytest_camaudit.zoo.model import ZooCheckpointError
-from pytest_camaudit.zoo.yolo import YOLO_MODELS, load_yolo_checkpoint, shipped_yolo_checkpoint, yolo_detections
+from pytest_camaudit.zoo.yolo import YOLO_MODELS, load_yolo_checkpoint, shipped_yolo_checkpoint, yolo_detections, yolo_evaluation_detector
 
 
 @pytest.fixture(autouse=True)
@@ -36,8 +37,19 @@ def offline(monkeypatch):
 
 @functools.cache
 def detections_fn(name: str):
-    model, _, meta = load_yolo_checkpoint(name)
-    return functools.partial(yolo_detections, model, imgsz=meta["imgsz"])
+    """The YOLO as the zoo evaluates it: its detector (``Detector.detect``) at ultralytics' validation threshold."""
+    model, classes, meta = load_yolo_checkpoint(name)
+    return yolo_evaluation_detector(model, meta["imgsz"], class_names=classes)
+
+
+def test_the_old_detections_function_is_the_detectors_own_run():
+    from pytest_camaudit.zoo.evaluate import detect
+    from pytest_camaudit.zoo.world import make_layout, render
+
+    model, _, meta = load_yolo_checkpoint("shapes-yolo")
+    images = [render(make_layout(EVAL_SEED_BASE + i)) for i in range(3)]
+    for old, new in zip(yolo_detections(model, images, imgsz=meta["imgsz"]), detect(detections_fn("shapes-yolo"), images), strict=True):
+        assert len(old.scores) > 0 and all(np.array_equal(getattr(old, k), getattr(new, k)) for k in ("boxes", "labels", "scores"))
 
 
 def test_the_yolos_are_the_catalogs_yolo_names():

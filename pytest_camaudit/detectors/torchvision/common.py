@@ -11,16 +11,15 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.error import HTTPError
 
 import torch
 from torch import nn
 
-from ..errors import ModelLoadError
-from .base import Detector
-from .family import Family
-from .sources import Loader
-from .specs import TORCHVISION_BUILDERS
-from .statedict import load_state_dict_file
+from ...errors import ModelLoadError
+from ..base import Detector
+from ..family import Family
+from ..statedict import load_state_dict_file
 
 
 def coco_class_names() -> list[str]:
@@ -111,6 +110,8 @@ def _from_enum(fn: Any, builder: str, name: str, offline: bool) -> tuple[nn.Modu
     try:
         model = fn(weights=enum, weights_backbone=None, progress=not cached.is_file())
     except (OSError, RuntimeError, ValueError) as exc:  # URLError is an OSError; a hash mismatch a RuntimeError
+        if isinstance(exc, HTTPError):
+            exc.close()  # torch hub's urlopen raised with the error response (and its socket) still open
         raise ModelLoadError(
             f"could not download weights {enum} from {enum.url} into {cached} ({type(exc).__name__}: {exc}); "
             "check the network, or copy the file there yourself, or pass a local file with --camaudit-weights=PATH"
@@ -141,9 +142,7 @@ def build_torchvision(builder: str, weights: str | None, offline: bool = False) 
     return model, classes, {**meta, **more}
 
 
-def _load(spec: str, weights: str | None, offline: bool) -> Detector:
+def load(spec: str, weights: str | None, offline: bool) -> Detector:
+    """``--camaudit-model=<builder>``: the loader the torchvision families declare for their builders' names."""
     model, classes, meta = build_torchvision(spec, weights, offline)
     return Detector.wrap(model, classes, name=spec, meta=meta)
-
-
-LOADERS = (Loader("torchvision", lambda spec: spec in TORCHVISION_BUILDERS, _load, "torchvision builder"),)

@@ -1,7 +1,7 @@
 """ultralytics YOLO (YOLOv8, YOLO11, YOLO26): run it as its predictor does, capture its levels, explain one box.
 
 ultralytics is an optional extra (``pip install 'pytest-camaudit[yolo]'``; AGPL-3.0), imported only
-when a YOLO is used, always through :func:`~pytest_camaudit.zoo.yolo_inference.offline_ultralytics`
+when a YOLO is used, always through :func:`.runtime.offline_ultralytics`
 (``YOLO_OFFLINE=1``, no settings file of the user's, process-wide settings put back). Nothing here
 calls ``predict()`` or ``select_device``: the first resets torch's thread count for the whole
 process, and its inference mode leaves anchors behind that an autograd forward cannot use.
@@ -12,7 +12,7 @@ RT-DETR models are other heads: not this family.
 
 **Running** (:meth:`UltralyticsFamily.run`). ``FloatTensor[3, H, W]`` images in ``[0, 1]`` go back
 to ``uint8`` (exact for every image the engine loads) and through
-:func:`~pytest_camaudit.zoo.yolo_inference.yolo_detections`: the predictor's letterbox at the
+:func:`.runtime.yolo_detections`: the predictor's letterbox at the
 model's own ``imgsz`` (its training arguments, ``model.args["imgsz"]``, or the ``YOLO`` object's
 overrides; else 640), the module itself, ``non_max_suppression`` and ``scale_boxes``. Scores are
 kept down to ``conf = 0.05`` (torchvision's ``box_score_thresh``; the assertions apply
@@ -24,7 +24,7 @@ plugin): ``class_names = ["__background__", *model.names]``.
 levels it consumes (``P3``, ``P4``, ``P5``: ``FloatTensor[B, C, h, w]`` at strides 8, 16, 32). Output
 hooks on the head's classification branches keep the class logits, and a pre-hook on the model the
 letterboxed canvas (:meth:`UltralyticsFamily.geometry` checks the letterbox arithmetic against it).
-Right after the forward each detection is traced to its anchor point (:func:`.yolo_head.trace_cells`;
+Right after the forward each detection is traced to its anchor point (:func:`.head.trace_cells`;
 ties of saturated scores are told apart by the head's decoded boxes, kept by an output hook).
 
 **Explaining one box.** Gradients are those of the detection's class *logit* (its sigmoid
@@ -43,8 +43,11 @@ whose maps are noise (useful to try the plugin; add ``--camaudit-weights`` for a
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -52,22 +55,37 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..datatypes import Detection, Geometry
-from ..errors import DetectorRuntimeError, ModelLoadError
-from ..zoo.catalog import pickle_of
-from .base import Detector
-from .family import Capture, DetectorView, Family, HookPoint, LocalScorer, RawOutput
-from .sources import Loader
-from .statedict import load_state_dict_file
-from .yolo_head import Cell, anchor_boxes, classification_branches, level_names, support_of, trace_cells, window_logit, window_of
+from ...datatypes import Detection, Geometry
+from ...errors import DetectorRuntimeError, ModelLoadError
+from ...fileio import pickle_of
+from ..base import Detector
+from ..family import Capture, DetectorView, Family, HookPoint, LocalScorer, RawOutput
+from ..handles import Handles
+from ..statedict import load_state_dict_file
+from .head import Cell, anchor_boxes, classification_branches, level_names, support_of, trace_cells, window_logit, window_of
+from .runtime import INSTALL_HINT, import_ultralytics, letterbox_geometry, model_stride, yolo_detections
+
+HANDLES = Handles(
+    name="ultralytics-yolo",
+    classes=("DetectionModel", "Model"),
+    class_modules=("ultralytics.",),
+    suffixes=(".pt", ".yaml", ".yml"),
+    loader="load",
+    accepts="accepts",
+    describe="an architecture file such as yolo11n.yaml",
+)
+"""ultralytics detection models and ``YOLO`` objects (a plain ``Detect`` head: :func:`detection_model`), their ``.pt``
+checkpoints (told by their pickle) and architecture files."""
 
 HEADS: tuple[str, ...] = ("Detect",)
 """Head classes (by name) this family explains."""
 
 DEFAULT_CONF = 0.05
 DEFAULT_IMGSZ = 640
-INSTALL_HINT = "install the extra: pip install 'pytest-camaudit[yolo]' (ultralytics, AGPL-3.0)"
 _ULTRALYTICS_CLASSES = re.compile(rb"ultralytics\.(?:nn|models|yolo)\.")
+
+__all__ = ["DEFAULT_CONF", "DEFAULT_IMGSZ", "FAMILY", "HANDLES", "HEADS", "INSTALL_HINT", "UltralyticsFamily", "accepts",
+           "detection_model", "import_ultralytics", "load", "yolo_detector"]
 
 
 def _is_ultralytics(obj: Any, *names: str) -> bool:
@@ -85,31 +103,19 @@ def detection_model(model: Any) -> nn.Module | None:
     return None
 
 
-def import_ultralytics() -> Any:
-    """``ultralytics``, imported offline (see the module docstring).
-
-    Raises:
-        ModelLoadError: ultralytics is not installed; the message says how to install it.
-    """
-    from ..zoo.yolo_inference import offline_ultralytics
-
-    try:
-        return offline_ultralytics()
-    except ImportError as exc:
-        raise ModelLoadError(f"YOLO detectors need ultralytics, which cannot be imported ({exc}); {INSTALL_HINT}") from exc
-
-
 def _uint8(image: torch.Tensor) -> np.ndarray:
     """``FloatTensor[3, H, W]`` in ``[0, 1]`` → ``uint8 [H, W, 3]`` (what the image file held)."""
     pixels = image.detach().to("cpu").permute(1, 2, 0).mul(255.0).round_().clamp_(0, 255)  # [H, W, 3], contiguous
     return pixels.to(torch.uint8).numpy()
 
 
+@dataclass(frozen=True, eq=False)
 class UltralyticsFamily(Family):
-    """ultralytics ``DetectionModel`` s with a ``Detect`` head (module docstring).
+    """ultralytics ``DetectionModel`` s with a ``Detect`` head (module docstring): frozen settings.
 
-    Args:
-        imgsz: letterbox size; default the model's own (its training ``imgsz``, else 640).
+    Attributes:
+        imgsz: letterbox size; ``None`` until :meth:`for_model` reads the model's own (its training
+            ``imgsz``, else 640).
         conf: ``non_max_suppression``'s score threshold (:data:`DEFAULT_CONF`).
         iou: its IoU threshold (the predictor's 0.7).
         max_det: its cap on detections per image (the predictor's 300).
@@ -117,15 +123,21 @@ class UltralyticsFamily(Family):
 
     name = "ultralytics-yolo"
     box_local_gradients: ClassVar[bool] = True
-
-    def __init__(self, imgsz: int | tuple[int, int] | None = None, conf: float = DEFAULT_CONF, iou: float = 0.7, max_det: int = 300) -> None:
-        self.imgsz, self.conf, self.iou, self.max_det = imgsz, float(conf), float(iou), int(max_det)
+    handles = HANDLES
+    imgsz: int | tuple[int, int] | None = None
+    conf: float = DEFAULT_CONF
+    iou: float = 0.7
+    max_det: int = 300
 
     def configured(self, imgsz: int | tuple[int, int] | None = None, conf: float | None = None, iou: float | None = None,
                    max_det: int | None = None) -> UltralyticsFamily:
         """A family with these settings (``None``: keep this one's)."""
-        return type(self)(self.imgsz if imgsz is None else imgsz, self.conf if conf is None else conf,
-                          self.iou if iou is None else iou, self.max_det if max_det is None else max_det)
+        return dataclasses.replace(self, imgsz=self.imgsz if imgsz is None else imgsz, conf=self.conf if conf is None else float(conf),
+                                   iou=self.iou if iou is None else float(iou), max_det=self.max_det if max_det is None else int(max_det))
+
+    def for_model(self, model: nn.Module) -> UltralyticsFamily:
+        """This family with the model's own letterbox size when it has none."""
+        return self if self.imgsz is not None else dataclasses.replace(self, imgsz=self.image_size(model))
 
     def network(self, model: Any) -> nn.Module:
         """``model``'s ``DetectionModel`` (see :func:`detection_model`)."""
@@ -168,8 +180,6 @@ class UltralyticsFamily(Family):
         return int(self.head(model).nc) + 1
 
     def hook_points(self, detector: DetectorView) -> dict[str, HookPoint]:
-        from ..zoo.yolo_inference import model_stride
-
         net, head = self.network(detector.model), self.head(detector.model)
         names, letterbox = level_names(head), (self.image_size(detector.model), model_stride(net))
         points = {
@@ -185,19 +195,13 @@ class UltralyticsFamily(Family):
 
     def run(self, detector: DetectorView, images: list[torch.Tensor]) -> list[RawOutput]:
         """Detections of ``images`` (``FloatTensor[3, H, W]`` in ``[0, 1]``) as the predictor makes them."""
-        from ..zoo.yolo_inference import yolo_detections
-
         import_ultralytics()
         net = self.network(detector.model)
-        dets = yolo_detections(net, [_uint8(im) for im in images], self.conf, self.iou, self.image_size(detector.model),
+        return yolo_detections(net, [_uint8(im) for im in images], self.conf, self.iou, self.image_size(detector.model),
                                self.max_det, batch_size=max(1, len(images)))
-        return [{"boxes": torch.from_numpy(d.boxes), "labels": torch.from_numpy(d.labels).long(), "scores": torch.from_numpy(d.scores)}
-                for d in dets]
 
     def geometry(self, captured: dict[str, Any], original: tuple[int, int], index: int = 0) -> Geometry:
         """The letterbox of an image of ``original`` pixels, checked against the canvas the model saw."""
-        from ..zoo.yolo_inference import letterbox_geometry
-
         if "letterbox" not in captured:
             return Geometry.identity(*original)
         canvas, imgsz, stride = captured["letterbox"]
@@ -272,11 +276,13 @@ FAMILY = UltralyticsFamily()
 
 
 def yolo_detector(model: nn.Module, imgsz: int | tuple[int, int] | None = None, conf: float = DEFAULT_CONF, iou: float = 0.7,
-                  max_det: int = 300, name: str | None = None, meta: dict[str, Any] | None = None) -> Detector:
+                  max_det: int = 300, name: str | None = None, meta: dict[str, Any] | None = None,
+                  class_names: Sequence[str] | None = None) -> Detector:
     """Wrap an ultralytics ``DetectionModel`` or ``YOLO`` object with its own letterbox size and thresholds.
 
     A conftest or ``package.module:callable`` may return the model itself (the family's defaults
-    apply) or this, e.g. ``yolo_detector(YOLO("best.pt"), conf=0.25)``.
+    apply) or this, e.g. ``yolo_detector(YOLO("best.pt"), conf=0.25)``. ``class_names`` default to
+    the model's (``["__background__", *model.names]``).
 
     Raises:
         ModelLoadError: ``model`` is not an ultralytics detection model with a ``Detect`` head.
@@ -287,9 +293,8 @@ def yolo_detector(model: nn.Module, imgsz: int | tuple[int, int] | None = None, 
         raise ModelLoadError(f"{kind} is not an ultralytics detection model with a plain Detect head (YOLOv8, YOLO11, YOLO26); "
                              "segmentation, pose, OBB, world and RT-DETR models are not explained by this family")
     family = FAMILY.configured(imgsz if imgsz is not None else FAMILY.image_size(model), conf, iou, max_det)
-    detector = Detector.wrap(net, name=name or type(model).__name__, meta={"imgsz": family.imgsz, **dict(meta or {})})
-    detector.family = family
-    return detector
+    return Detector.wrap(net, class_names, name=name or type(model).__name__, meta={"imgsz": family.imgsz, **dict(meta or {})},
+                         family=family)
 
 
 # -- loading -----------------------------------------------------------------------------------------
@@ -319,6 +324,11 @@ def _load_checkpoint(spec: str, weights: str | None, offline: bool) -> Detector:
         raise ModelLoadError(f"{path} holds an ultralytics {type(model).__name__} (task {getattr(model, 'task', '?')!r}); "
                              "the plugin explains detection models with a Detect head (YOLOv8, YOLO11, YOLO26)")
     return yolo_detector(model, name=path.name, meta={"checkpoint": str(path)})
+
+
+def _is_checkpoint(spec: str) -> bool:
+    """A ``torch.save`` file whose pickle names ultralytics' classes (read without unpickling)."""
+    return bool(_ULTRALYTICS_CLASSES.search(pickle_of(spec)))
 
 
 def _is_config(spec: str) -> bool:
@@ -358,7 +368,15 @@ def _load_config(spec: str, weights: str | None, offline: bool) -> Detector:
     return yolo_detector(model.eval(), name=spec, meta=meta)
 
 
-LOADERS = (
-    Loader("checkpoint", lambda spec: bool(_ULTRALYTICS_CLASSES.search(pickle_of(spec))), _load_checkpoint, "ultralytics checkpoint"),
-    Loader("config", _is_config, _load_config, "ultralytics architecture (.yaml)"),
-)
+def _is_yaml(spec: str) -> bool:
+    return spec.lower().endswith((".yaml", ".yml"))
+
+
+def accepts(spec: str) -> bool:
+    """Whether this family loads file ``spec``: an ultralytics checkpoint, or an architecture file (see :data:`HANDLES`)."""
+    return _is_config(spec) if _is_yaml(spec) else _is_checkpoint(spec)
+
+
+def load(spec: str, weights: str | None, offline: bool) -> Detector:
+    """``--camaudit-model`` = an ultralytics ``.pt`` or an architecture file."""
+    return _load_config(spec, weights, offline) if _is_yaml(spec) else _load_checkpoint(spec, weights, offline)

@@ -1,0 +1,223 @@
+"""The registry of probe models the family-contract suite (``tests/detectors/contract``) runs on.
+
+A family is tested by adding one :class:`Probe` to :data:`PROBES`: a tiny model of it (a config with
+random weights, or weights set by hand), how it is built, and what is particular to it (which
+methods it refuses, how the full forward's gradient is taken, its bright-spot twin). The suite
+then checks what every family guarantees: the registry picks it, geometry is exact at odd sizes,
+a bright spot is found within one feature cell, per-box gradients equal the full graph's, every
+CAM method maps or names the alternatives, no hook of ours is left, broken inputs give clear
+errors, the context re-score and the discovery profile run, the family keeps no per-image state.
+
+Builders import their framework lazily (``requires``: the suite skips a probe whose extra is not
+installed) and are cached: one model per process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from pytest_camaudit.datatypes import Detection
+from pytest_camaudit.detectors.base import Detector
+from pytest_camaudit.detectors.family import Family
+
+Reference = Callable[[Detector, np.ndarray, "object", Detection], list[torch.Tensor]]
+"""``(detector, image, analysis, detection) → per level, d score / d level through one autograd forward
+of the whole model`` (the analysis gives what the family traced, e.g. the detection's decoder query)."""
+
+NOT_A_TRANSFORMER = r"attention relevance needs a transformer detector with attention maps \(DETR family\); use eigengradcam"
+"""What :meth:`Family.attention_maps` says on every family without attention over image tokens."""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One family's probe model and what is particular to it.
+
+    Attributes:
+        id: the test id.
+        family: the ``Family.name`` the registry must pick for the model (its declaration's ``name``).
+        build: the probe detector (cached by the builder): on a noise image of ``size`` it returns
+            at least one detection.
+        size: an odd, non-square image size ``(h, w)``.
+        image: the probe image (``uint8 [h, w, 3]`` of ``size``); ``None``: noise (seed 0). A trained model
+            gets a scene of its world.
+        spot: a twin whose features are pooled brightness (no detections needed): a bright spot on
+            black must peak within one feature cell of where it is. ``None``: no such twin.
+        spot_cell: the cell that bounds the bright spot's distance: ``"grid"`` (the common grid the
+            CAM is computed on), ``"coarsest"`` (the coarsest level the target layer carries) or a
+            stride in canvas pixels. A deep constant-weight backbone shifts a cell's receptive-field
+            centre from its nominal centre (zero padding of every strided convolution: ~10 canvas px
+            in a ResNet-50, measured), which a fine grid resolves; a wrong resize, stretch, padding
+            or letterbox misses by far more.
+        reference: the full forward's per-box gradient (:data:`Reference`); ``None``: the engine's
+            own whole-forward graph of the same model under the torchvision protocol (a
+            :class:`Family` without a box path), which differentiates the same score.
+        unavailable: method name → regex of the error it raises on this family (the error must
+            name the methods to use instead).
+        nonempty: methods whose map must not be empty; ``None``: every available method.
+        fill: the context check's fill colour, when the family has its own.
+        library_hooks: whether the framework leaves hooks of its own on the model (transformers'
+            output recorders after an ``output_attentions=True`` forward); without, a model must
+            carry no hook at all after an audit.
+        requires: the optional framework the probe needs (``"ultralytics"``, ``"transformers"``).
+        discovery: HOOK for the discovery profile (``--camaudit-discover``: a detection re-scored with each region
+            around its box filled, through the engine's batched ``detect``), ``(engine, analysis,
+            detection) → region → share lost``; ``None``: :func:`discovery_profile`, discovery's own.
+            A family whose profile needs more (its own fill, regions) hooks it in here.
+    """
+
+    id: str
+    family: str
+    build: Callable[[], Detector]
+    size: tuple[int, int] = (157, 203)
+    image: Callable[[], np.ndarray] | None = None
+    spot: Callable[[], Detector] | None = None
+    spot_cell: str | int = "grid"
+    reference: Reference | None = None
+    unavailable: Mapping[str, str] = field(default_factory=lambda: {"attention": NOT_A_TRANSFORMER})
+    nonempty: tuple[str, ...] | None = None
+    fill: tuple[int, int, int] | None = None
+    library_hooks: bool = False
+    requires: str | None = None
+    discovery: Callable[..., Mapping[str, float | None]] | None = None
+
+
+# -- builders (lazy: each framework is imported by the probe that needs it) -----------------------
+
+
+def _torchvision(builder: str) -> Callable[[], Detector]:
+    def build() -> Detector:
+        from support.torchvision import small
+
+        return small(builder)
+
+    return build
+
+
+def _torchvision_spot(builder: str) -> Callable[[], Detector]:
+    def build() -> Detector:
+        from support.torchvision import spot_twin
+
+        return spot_twin(builder)
+
+    return build
+
+
+def _zoo(name: str) -> Callable[[], Detector]:
+    def build() -> Detector:
+        return _load(name)
+
+    return build
+
+
+def _load(name: str) -> Detector:
+    from pytest_camaudit.detectors.loading import load_detector
+
+    cached = _ZOO.get(name)
+    if cached is None:
+        cached = _ZOO[name] = load_detector(name, device="cpu")
+    return cached
+
+
+_ZOO: dict[str, Detector] = {}
+
+
+def _shapes_scene() -> np.ndarray:
+    from pytest_camaudit.zoo.world import make_layout, render
+
+    return render(make_layout(20_000_003))[2:159, 5:156]  # 157 x 151: an odd crop of a 160-px scene
+
+
+def _yolo(arch: str, end2end: bool = False) -> Callable[[], Detector]:
+    def build() -> Detector:
+        from support.yolo import detector
+
+        return detector(arch, end2end)
+
+    return build
+
+
+def _yolo_spot() -> Detector:
+    from support.yolo import probe_detector
+
+    return probe_detector(320)
+
+
+def _yolo_reference(detector: Detector, image: np.ndarray, analysis: object, detection: Detection) -> list[torch.Tensor]:
+    from support.yolo import full_graph_gradients
+
+    cell = detector.family.cell_of(analysis.capture, detection)  # type: ignore[attr-defined]
+    return full_graph_gradients(detector, image, cell, detection.label - 1)
+
+
+def _hf(family: str) -> Callable[[], Detector]:
+    def build() -> Detector:
+        from support import hf
+
+        return hf.tiny_detector(family)
+
+    return build
+
+
+def _hf_spot(family: str) -> Callable[[], Detector]:
+    def build() -> Detector:
+        from pytest_camaudit.detectors.transformers.folders import hf_detector
+        from support import hf
+
+        return hf_detector(hf.probe(family), hf.processor(family), threshold=1.0)  # no detections
+
+    return build
+
+
+def _hf_reference(detector: Detector, image: np.ndarray, analysis: object, detection: Detection) -> list[torch.Tensor]:
+    from support.hf import full_graph_gradients
+
+    query = detector.family.query_of(analysis.capture, detection)  # type: ignore[attr-defined]
+    return full_graph_gradients(detector, image, query, detection.label - 1)
+
+
+def graph_twin(detector: Detector) -> Detector:
+    """``detector`` under the plain torchvision protocol: gradients through the whole forward's autograd graph."""
+    return dataclasses.replace(detector, family=Family())
+
+
+def discovery_profile(engine: object, analysis: object, detection: Detection) -> dict[str, float | None]:
+    """``--camaudit-discover``'s context profile of ``detection``: region → share of its score lost with that
+    region around its box filled, re-scored through the engine's batched ``detect``
+    (:func:`pytest_camaudit.audit.evidence.profile`); ``None`` for a region outside the image."""
+    from pytest_camaudit.audit.evidence import profile
+
+    return profile(analysis, detection, engine)  # type: ignore[arg-type]
+
+
+# -- the registry: one entry per family (or per model of a family worth its own check) -----------
+
+PROBES: tuple[Probe, ...] = (
+    Probe("rcnn", "rcnn", _torchvision("fasterrcnn_resnet50_fpn"), spot=_torchvision_spot("fasterrcnn_resnet50_fpn"),
+          spot_cell=16, nonempty=("eigencam", "hirescam")),
+    Probe("retinanet", "retinanet", _torchvision("retinanet_resnet50_fpn"), spot=_torchvision_spot("retinanet_resnet50_fpn"),
+          spot_cell=16, nonempty=("eigencam", "hirescam")),
+    Probe("fcos", "fcos", _torchvision("fcos_resnet50_fpn"), spot=_torchvision_spot("fcos_resnet50_fpn"),
+          spot_cell=16, nonempty=("eigencam", "hirescam")),
+    Probe("ssd", "ssd", _torchvision("ssdlite320_mobilenet_v3_large"), nonempty=("eigencam", "hirescam")),
+    Probe("zoo-shapes", "rcnn", _zoo("shapes"), size=(157, 151), image=_shapes_scene),
+    Probe("yolo11n", "ultralytics-yolo", _yolo("yolo11n"), spot=_yolo_spot, reference=_yolo_reference, fill=(114, 114, 114),
+          requires="ultralytics"),
+    Probe("yolo26n-end2end", "ultralytics-yolo", _yolo("yolo26n", True), reference=_yolo_reference, fill=(114, 114, 114),
+          requires="ultralytics"),
+    Probe("zoo-shapes-yolo", "ultralytics-yolo", _zoo("shapes-yolo"), size=(157, 151), image=_shapes_scene, reference=_yolo_reference,
+          fill=(114, 114, 114), requires="ultralytics"),
+    Probe("detr", "detr", _hf("detr"), size=(203, 317), spot=_hf_spot("detr"), spot_cell="coarsest", reference=_hf_reference,
+          unavailable={"ablationcam": "AblationCAM is not available for the detr family"}, fill=(124, 116, 104), library_hooks=True,
+          nonempty=("eigencam", "eigengradcam", "gradcam", "hirescam", "layercam", "drise", "attention"), requires="transformers"),
+    Probe("rt-detr", "rt-detr", _hf("rt-detr"), size=(203, 317), spot=_hf_spot("rt-detr"), spot_cell="coarsest",
+          reference=_hf_reference, fill=(128, 128, 128), library_hooks=True, requires="transformers",
+          nonempty=("eigencam", "eigengradcam", "gradcam", "hirescam", "layercam", "drise"),
+          unavailable={"ablationcam": "AblationCAM is not available for the rt-detr family",
+                       "attention": "attention relevance is not available for the rt-detr family"}),
+)
+"""Every probe the contract suite runs; a new family adds one entry here."""
