@@ -68,7 +68,7 @@ an annotation's outline (:class:`~pytest_camaudit.datatypes.PolygonOutline`, :cl
 
 
 def outline_weights(case: CaseBase, region: Outline) -> np.ndarray:
-    """``float64 [H, W]`` weights of an object's region on the case's pixels (see :data:`Outline`)."""
+    """``float64 [H, W]`` weights of an object's region on the case's pixels (see :data:`Outline`); the report outlines it."""
     if isinstance(region, (PolygonOutline, MaskOutline)):
         try:
             region = region.mask(case.image.height, case.image.width)
@@ -76,7 +76,9 @@ def outline_weights(case: CaseBase, region: Outline) -> np.ndarray:
             raise ExpectationError(f"the outline does not fit the image: {exc}") from None
     if not isinstance(region, np.ndarray) or region.ndim != 2:
         raise ExpectationError(f"`region` must be an [H, W] mask or an outline (PolygonOutline, MaskOutline), got {type(region).__name__}")
-    return M.region_weights((case.image.height, case.image.width), region)
+    weights = M.region_weights((case.image.height, case.image.width), region)
+    case.show_region(weights)
+    return weights
 
 
 @names_the_case("box_mass")

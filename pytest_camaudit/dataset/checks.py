@@ -92,7 +92,10 @@ def _measure(case: AuditCase, obj: ExpectedObject, det: Any, failures: list[str]
     cam = case.cam(det).values
     box = box_mass(cam, obj.box)
     try:
-        mask = region_mass(cam, obj.outline.mask(case.image.height, case.image.width)) if obj.outline is not None else None
+        outline = obj.outline.mask(case.image.height, case.image.width) if obj.outline is not None else None
+        mask = region_mass(cam, outline) if outline is not None else None
+        if outline is not None:
+            case.show_region(outline)
     except ValueError as exc:  # an RLE mask made for an image of another size
         failures.append(f"the outline of {obj.label} (annotation {obj.annotation_id}) does not fit the image: {exc}; fix the annotation")
         mask, obj = None, replace(obj, outline=None)
