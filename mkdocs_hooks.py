@@ -4,7 +4,9 @@ The package's docstrings cross-reference with Sphinx roles (``:class:`~pytest_ca
 which mkdocstrings renders as the role's name followed by the code span. After each page is rendered,
 a role on a full ``pytest_camaudit.`` path becomes an optional autorefs cross-reference (a link when
 the API reference documents the object, plain code otherwise), and any other role (a relative
-``.family.Family``, a bare name) becomes plain code; a ``~`` shows only the last component.
+``.family.Family``, a bare name) becomes plain code; a ``~`` shows only the last component. A
+paragraph that ends in reStructuredText's ``::`` (its literal block follows, rendered as code)
+ends in one colon.
 """
 
 from __future__ import annotations
@@ -27,4 +29,4 @@ def _replace(match: re.Match[str]) -> str:
 
 def on_page_content(html_text: str, **kwargs: Any) -> str:
     """Rewrite the Sphinx roles left in rendered docstrings (see the module docstring)."""
-    return ROLE.sub(_replace, html_text)
+    return ROLE.sub(_replace, html_text).replace("::</p>", ":</p>")
