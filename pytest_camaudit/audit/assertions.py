@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..datatypes import Box, ContextResult, Detection
 from ..metrics import box_area_fraction, box_mass, region_mass
+from .regions import ObjectRegion, outline_weights
 from .verdicts import detection_arg, fmt_box, iou, names_the_case, threshold, validate_box, verdict
 
 if TYPE_CHECKING:
@@ -115,7 +116,7 @@ def empty_map(method: str, degenerate: bool) -> str:
 
 @names_the_case("cam_mass")
 def assert_cam_mass(case: CaseBase, target: Detection | Sequence[float], at_least: float, *, method: str | None = None,
-                    region: Any = None) -> float:
+                    region: ObjectRegion | None = None) -> float:
     """Assert that the CAM mass inside a box is at least ``at_least``.
 
     ``mass = Σ_{box} max(cam, 0) / Σ_{image} max(cam, 0)`` (:func:`pytest_camaudit.metrics.box_mass`)
@@ -134,8 +135,6 @@ def assert_cam_mass(case: CaseBase, target: Detection | Sequence[float], at_leas
     detection, box = resolve_target(case, target)
     cam = case.cam(detection, method=method)
     if region is not None:
-        from .metric_assertions import outline_weights
-
         weights = outline_weights(case, region)
         mass, chance = region_mass(cam.values, weights), float(weights.mean())
     else:

@@ -8,11 +8,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from ..datatypes import ContextResult, Curve, Detection
 from ..metrics import Region
 from .casebase import DISPLAY_SCORE_FLOOR, CaseBase, CaseOwner, Target
+from .regions import ObjectRegion
 
 __all__ = ["DISPLAY_SCORE_FLOOR", "AuditCase", "CaseOwner", "Target"]
 
@@ -28,7 +28,7 @@ class AuditCase(CaseBase):
 
         return assert_detected(self, label, box, score_threshold=score_threshold, iou_threshold=iou_threshold)
 
-    def assert_cam_mass(self, target: Target, at_least: float, *, method: str | None = None, region: Any = None) -> float:
+    def assert_cam_mass(self, target: Target, at_least: float, *, method: str | None = None, region: ObjectRegion | None = None) -> float:
         """See :func:`pytest_camaudit.audit.assertions.assert_cam_mass`."""
         __tracebackhide__ = True
         from .assertions import assert_cam_mass
@@ -43,7 +43,7 @@ class AuditCase(CaseBase):
         return assert_survives_without_context(self, detection, max_drop, margin=margin)
 
     def assert_box_mass(self, box: Sequence[float], at_least: float, *, explain: Detection | None = None, method: str | None = None,
-                        region: Any = None) -> float:
+                        region: ObjectRegion | None = None) -> float:
         """See :func:`pytest_camaudit.audit.metric_assertions.assert_box_mass`."""
         __tracebackhide__ = True
         from .metric_assertions import assert_box_mass

@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import metrics as M
-from ..datatypes import CamMap, Curve, Detection, MaskOutline, PolygonOutline
+from ..datatypes import CamMap, Curve, Detection
 from ..errors import ExpectationError
 from .assertions import empty_map
+from .regions import ObjectRegion, outline_weights
 from .verdicts import detection_arg, fmt_box, names_the_case, threshold, validate_box, verdict
 
 if TYPE_CHECKING:
@@ -62,28 +63,9 @@ def _label(detection: Detection | None) -> str | None:
     return detection.label_name if detection is not None else None
 
 
-Outline = M.Region | PolygonOutline | MaskOutline
-"""An object's own region: an ``[H, W]`` mask at the image's size (bool, or weights in ``[0, 1]``), or
-an annotation's outline (:class:`~pytest_camaudit.datatypes.PolygonOutline`, :class:`~pytest_camaudit.datatypes.MaskOutline`)."""
-
-
-def outline_weights(case: CaseBase, region: Outline) -> np.ndarray:
-    """``float64 [H, W]`` weights of an object's region on the case's pixels (see :data:`Outline`); the report outlines it."""
-    if isinstance(region, (PolygonOutline, MaskOutline)):
-        try:
-            region = region.mask(case.image.height, case.image.width)
-        except ValueError as exc:
-            raise ExpectationError(f"the outline does not fit the image: {exc}") from None
-    if not isinstance(region, np.ndarray) or region.ndim != 2:
-        raise ExpectationError(f"`region` must be an [H, W] mask or an outline (PolygonOutline, MaskOutline), got {type(region).__name__}")
-    weights = M.region_weights((case.image.height, case.image.width), region)
-    case.show_region(weights)
-    return weights
-
-
 @names_the_case("box_mass")
 def assert_box_mass(case: CaseBase, box: Sequence[float], at_least: float, *, explain: Detection | None = None, method: str | None = None,
-                    region: Outline | None = None) -> float:
+                    region: ObjectRegion | None = None) -> float:
     """Assert ``mass = Σ_{box} pos / Σ pos ≥ at_least`` inside a *given* box (e.g. ground truth) of
     the map explaining ``explain`` — :func:`~pytest_camaudit.assertions.assert_cam_mass` measures
     inside the explained detection's own box instead. With ``region`` (the object's mask or
