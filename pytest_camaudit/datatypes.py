@@ -98,6 +98,28 @@ class Detection:
 
 
 @dataclass(frozen=True)
+class PredictedMask:
+    """A detector's own mask of one detection (Mask R-CNN's ``masks`` output, thresholded at 0.5 as torchvision
+    draws it), kept as the window of the image it lies in.
+
+    Attributes:
+        x0, y0: the window's top-left pixel.
+        window: ``bool [h, w]``: the mask's pixels inside the window (outside it the mask is empty).
+    """
+
+    x0: int
+    y0: int
+    window: np.ndarray
+
+    def mask(self, height: int, width: int) -> np.ndarray:
+        """``bool [height, width]``: the mask on the whole image."""
+        out = np.zeros((height, width), dtype=bool)
+        h, w = self.window.shape
+        out[self.y0 : self.y0 + h, self.x0 : self.x0 + w] = self.window[: height - self.y0, : width - self.x0]
+        return out
+
+
+@dataclass(frozen=True)
 class CamMap:
     """A CAM on the original image's pixel grid.
 
@@ -293,6 +315,8 @@ class CaseDrawing:
         expected: ``(label, box)`` of the objects the test expected.
         score_threshold: the threshold ``detections`` were filtered at (for the caption).
         pictures: maps and other images, in card order.
+        regions: ``[H, W]`` masks (> 0 inside) of the objects' outlines a mass was measured in, outlined on
+            the detections figure and on every map.
     """
 
     pixels: np.ndarray
@@ -301,3 +325,4 @@ class CaseDrawing:
     expected: tuple[tuple[str, Box], ...] = ()
     score_threshold: float = 0.5
     pictures: tuple[MapPicture | ImagePicture, ...] = field(default_factory=tuple)
+    regions: tuple[np.ndarray, ...] = ()

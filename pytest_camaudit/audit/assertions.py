@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..datatypes import Box, ContextResult, Detection
-from ..metrics import box_area_fraction, box_mass
+from ..metrics import box_area_fraction, box_mass, region_mass
+from .regions import ObjectRegion, outline_weights
 from .verdicts import detection_arg, fmt_box, iou, names_the_case, threshold, validate_box, verdict
 
 if TYPE_CHECKING:
@@ -114,13 +115,17 @@ def empty_map(method: str, degenerate: bool) -> str:
 
 
 @names_the_case("cam_mass")
-def assert_cam_mass(case: CaseBase, target: Detection | Sequence[float], at_least: float, *, method: str | None = None) -> float:
+def assert_cam_mass(case: CaseBase, target: Detection | Sequence[float], at_least: float, *, method: str | None = None,
+                    region: ObjectRegion | None = None) -> float:
     """Assert that the CAM mass inside a box is at least ``at_least``.
 
     ``mass = Σ_{box} max(cam, 0) / Σ_{image} max(cam, 0)`` (:func:`pytest_camaudit.metrics.box_mass`)
     on the map of ``method`` (default: the run's ``--camaudit-method``). A per-box method
     explains ``target`` when it is a detection; a class-agnostic one (EigenCAM) is the same map
-    for every box. An all-zero map gives NaN and fails.
+    for every box. With ``region`` — the object's ``[H, W]`` mask (e.g. a Mask R-CNN's own mask,
+    :meth:`~pytest_camaudit.audit.casebase.CaseBase.predicted_mask`) or its annotated outline — the mass
+    inside that region is measured instead (:func:`pytest_camaudit.metrics.region_mass`): for a thin,
+    rotated or hollow object most of its box is background. An all-zero map gives NaN and fails.
 
     Returns:
         The measured mass.
@@ -129,9 +134,12 @@ def assert_cam_mass(case: CaseBase, target: Detection | Sequence[float], at_leas
     thr = threshold("at_least", at_least)
     detection, box = resolve_target(case, target)
     cam = case.cam(detection, method=method)
-    mass = box_mass(cam.values, box)
-    chance = box_area_fraction(cam.values.shape, box)
-    subject = detection.describe() if detection else f"box {fmt_box(box)}"
+    if region is not None:
+        weights = outline_weights(case, region)
+        mass, chance = region_mass(cam.values, weights), float(weights.mean())
+    else:
+        mass, chance = box_mass(cam.values, box), box_area_fraction(cam.values.shape, box)
+    subject = ("the outline of " if region is not None else "") + (detection.describe() if detection else f"box {fmt_box(box)}")
     if math.isnan(mass):
         why = "degenerate activations" if cam.degenerate else "no positive evidence"
         got = f"NaN: the CAM is all zero ({why}), so there is nothing to measure."
@@ -140,7 +148,8 @@ def assert_cam_mass(case: CaseBase, target: Detection | Sequence[float], at_leas
     verdict(case, "cam_mass", not math.isnan(mass) and mass >= thr,
             f"{cam.method} mass {mass:.3f} >= {thr:.2f} inside {subject}",
             f"expected {cam.method} mass >= {thr:.2f} inside {subject}, got {got}",
-            detection=detection, box=box, measured={"mass": None if math.isnan(mass) else round(mass, 4), "chance": round(chance, 4)},
+            detection=detection, box=box, measured={"mass": None if math.isnan(mass) else round(mass, 4), "chance": round(chance, 4),
+                                                    **({"region": "outline"} if region is not None else {})},
             thresholds={"mass": thr}, figure=case.figure_for(cam, box))
     return mass
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from ..datatypes import ContextResult, Curve, Detection
 from ..metrics import Region
 from .casebase import DISPLAY_SCORE_FLOOR, CaseBase, CaseOwner, Target
+from .regions import ObjectRegion
 
 __all__ = ["DISPLAY_SCORE_FLOOR", "AuditCase", "CaseOwner", "Target"]
 
@@ -27,12 +28,12 @@ class AuditCase(CaseBase):
 
         return assert_detected(self, label, box, score_threshold=score_threshold, iou_threshold=iou_threshold)
 
-    def assert_cam_mass(self, target: Target, at_least: float, *, method: str | None = None) -> float:
+    def assert_cam_mass(self, target: Target, at_least: float, *, method: str | None = None, region: ObjectRegion | None = None) -> float:
         """See :func:`pytest_camaudit.audit.assertions.assert_cam_mass`."""
         __tracebackhide__ = True
         from .assertions import assert_cam_mass
 
-        return assert_cam_mass(self, target, at_least, method=method)
+        return assert_cam_mass(self, target, at_least, method=method, region=region)
 
     def assert_survives_without_context(self, detection: Detection, max_drop: float = 0.3, *, margin: float = 0.05) -> ContextResult:
         """See :func:`pytest_camaudit.audit.assertions.assert_survives_without_context`."""
@@ -41,12 +42,13 @@ class AuditCase(CaseBase):
 
         return assert_survives_without_context(self, detection, max_drop, margin=margin)
 
-    def assert_box_mass(self, box: Sequence[float], at_least: float, *, explain: Detection | None = None, method: str | None = None) -> float:
+    def assert_box_mass(self, box: Sequence[float], at_least: float, *, explain: Detection | None = None, method: str | None = None,
+                        region: ObjectRegion | None = None) -> float:
         """See :func:`pytest_camaudit.audit.metric_assertions.assert_box_mass`."""
         __tracebackhide__ = True
         from .metric_assertions import assert_box_mass
 
-        return assert_box_mass(self, box, at_least, explain=explain, method=method)
+        return assert_box_mass(self, box, at_least, explain=explain, method=method, region=region)
 
     def assert_pointing_game(self, target: Target, *, tolerance: float = 0.0, explain: Detection | None = None,
                              method: str | None = None) -> float:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
+
 from ..datatypes import CamMap, CaseDrawing, ContextResult, Detection, ImagePicture, MapPicture, Outline
 from ..methods.registry import cam_for, get_method
 from ..records import CaseRecord, CheckRecord
@@ -53,6 +55,7 @@ class CaseBase:
         matched: detection index → index into ``expected``.
         checks: verdicts so far.
         objects: plain-data rows of annotated objects checked by a data-driven case (gates, baselines).
+        regions: ``[H, W]`` masks of the objects' own regions (outlines) a mass was measured in, drawn by the report.
     """
 
     def __init__(self, auditor: CaseOwner, image: LoadedImage, analysis: ImageAnalysis, name: str) -> None:
@@ -69,6 +72,12 @@ class CaseBase:
         self.maps: dict[str, tuple[CamMap, tuple[float, ...] | None]] = {}  # figure name → map shown
         self.pictures: list[MapPicture | ImagePicture] = []
         self.objects: list[dict[str, Any]] = []
+        self.regions: list[np.ndarray] = []
+
+    def show_region(self, mask: np.ndarray) -> None:
+        """Have the report outline ``mask`` (``[H, W]``, > 0 inside) on the case's pictures; the same mask is kept once."""
+        if not any(m is mask or (m.shape == mask.shape and np.array_equal(m, mask)) for m in self.regions):
+            self.regions.append(mask)
 
     # -- facts -----------------------------------------------------------------------------------
     @property
@@ -112,6 +121,24 @@ class CaseBase:
 
     def record(self, check: CheckRecord) -> None:
         self.checks.append(check)
+
+    def predicted_mask(self, detection: Detection) -> np.ndarray:
+        """``bool [H, W]``: the detector's own mask of ``detection`` (torchvision's Mask R-CNN), to measure a
+        mass in: ``case.assert_cam_mass(det, 0.5, region=case.predicted_mask(det))``.
+
+        Raises:
+            ExpectationError: the detector predicts no masks (ultralytics segmentation models are refused
+                at load; other detectors predict boxes only).
+        """
+        from ..errors import ExpectationError
+
+        mask = self.analysis.capture.masks.get(detection.index)
+        if mask is None:
+            raise ExpectationError(
+                f"detector {self.detector.name} predicted no mask for {detection.describe()}: only a detector whose output "
+                "has `masks` (torchvision's Mask R-CNN) does; measure in the object's annotated outline or its box instead"
+            )
+        return mask.mask(self.image.height, self.image.width)
 
     # -- maps ------------------------------------------------------------------------------------
     def cam(self, detection: Detection | None = None, method: str | None = None) -> CamMap:
@@ -179,4 +206,5 @@ class CaseBase:
                                          (Outline(r.detection.box, f"{r.score_with:.2f} -> {r.score_without:.2f}"),),
                                          f"{r.detection.label_name}: score {r.score_with:.3f} with context, {r.score_without:.3f} without"))
         expected = tuple((str(e["label"]), (e["box"][0], e["box"][1], e["box"][2], e["box"][3])) for e in self.expected if e.get("box"))
-        return CaseDrawing(self.image.pixels, tuple(self.above()), frozenset(self.matched), expected, self.score_threshold, tuple(pictures))
+        return CaseDrawing(self.image.pixels, tuple(self.above()), frozenset(self.matched), expected, self.score_threshold, tuple(pictures),
+                           tuple(self.regions))

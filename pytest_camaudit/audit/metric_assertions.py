@@ -27,6 +27,7 @@ from .. import metrics as M
 from ..datatypes import CamMap, Curve, Detection
 from ..errors import ExpectationError
 from .assertions import empty_map
+from .regions import ObjectRegion, outline_weights
 from .verdicts import detection_arg, fmt_box, names_the_case, threshold, validate_box, verdict
 
 if TYPE_CHECKING:
@@ -63,22 +64,31 @@ def _label(detection: Detection | None) -> str | None:
 
 
 @names_the_case("box_mass")
-def assert_box_mass(case: CaseBase, box: Sequence[float], at_least: float, *, explain: Detection | None = None, method: str | None = None) -> float:
+def assert_box_mass(case: CaseBase, box: Sequence[float], at_least: float, *, explain: Detection | None = None, method: str | None = None,
+                    region: ObjectRegion | None = None) -> float:
     """Assert ``mass = Σ_{box} pos / Σ pos ≥ at_least`` inside a *given* box (e.g. ground truth) of
     the map explaining ``explain`` — :func:`~pytest_camaudit.assertions.assert_cam_mass` measures
-    inside the explained detection's own box instead. Returns the mass."""
+    inside the explained detection's own box instead. With ``region`` (the object's mask or
+    outline), the mass inside that region is judged instead (``Σ pos · w / Σ pos``,
+    :func:`pytest_camaudit.metrics.region_mass`) and the box is what the record and the figure
+    show. Returns the mass."""
     __tracebackhide__ = True
     thr = threshold("at_least", at_least)
     cam, det, b, subject = _resolve(case, box, explain, method)
-    mass = M.box_mass(cam.values, b)
-    chance = M.box_area_fraction(cam.values.shape, b)
+    if region is None:
+        mass, chance, where = M.box_mass(cam.values, b), M.box_area_fraction(cam.values.shape, b), f"inside {subject}"
+    else:
+        weights = outline_weights(case, region)
+        mass, chance, where = M.region_mass(cam.values, weights), float(weights.mean()), f"inside the outline of the object at {subject}"
     who = f" explaining {det.describe()}" if det is not None and cam.target is not None else ""
     got = _empty(cam) if math.isnan(mass) else f"{mass:.3f} (a uniform map would give {chance:.3f})"
+    measured: dict[str, float | str | None] = {"mass": _r(mass), "chance": round(chance, 4)}
+    if region is not None:
+        measured["region"] = "outline"
     verdict(case, "box_mass", not math.isnan(mass) and mass >= thr,
-            f"{cam.method} mass {mass:.3f} >= {thr:.2f} inside {subject}",
-            f"expected {cam.method} mass >= {thr:.2f} inside {subject}{who}, got {got}",
-            detection=det, label=_label(det), box=b, measured={"mass": _r(mass), "chance": round(chance, 4)},
-            thresholds={"mass": thr}, figure=case.figure_for(cam, b))
+            f"{cam.method} mass {mass:.3f} >= {thr:.2f} {where}",
+            f"expected {cam.method} mass >= {thr:.2f} {where}{who}, got {got}",
+            detection=det, label=_label(det), box=b, measured=measured, thresholds={"mass": thr}, figure=case.figure_for(cam, b))
     return mass
 
 

@@ -102,7 +102,8 @@ def write_case(entry: Entry, case: AuditCase, rows: list[dict[str, Any]]) -> Pat
         "score_threshold": case.score_threshold,
         "detections": [{"box": [round(v, 1) for v in d.box], "label": d.label_name, "score": round(d.score, 4)}
                        for d in case.detections if d.score >= 0.05][:30],
-        "objects": [{k: r[k] for k in ("annotation", "label", "box", "detected", "score", "mass")} for r in rows],
+        "objects": [{k: r[k] for k in ("annotation", "label", "box", "detected", "score", "mass", "mass_region", "mask_mass", "box_mass") if k in r}
+                    for r in rows],
         "maps": {k: list(v.shape) for k, v in maps.items()},
     }
     jpath, npath = case_paths(entry.baseline.directory, entry.key)
@@ -158,9 +159,21 @@ def _side_by_side(case: AuditCase, key: str, base: np.ndarray, cand: np.ndarray,
                                 cand, outlines, caption))
 
 
+def like_with_like(row: dict[str, Any], base: dict[str, Any]) -> tuple[float | None, str]:
+    """The candidate's mass measured in the region the baseline measured (``mass_region``, ``box`` when absent), and that region.
+
+    A baseline judged on boxes is compared with the candidate's box mass and one judged on outlines
+    with its outline mass, whatever this run judges: like with like.
+    """
+    region = str(base.get("mass_region", "box"))
+    if region == str(row.get("mass_region", "box")):
+        return row["mass"], region
+    return (row.get("box_mass", row["mass"]) if region == "box" else row.get("mask_mass")), region
+
+
 def _compare_masses(rows: list[dict[str, Any]], meta: dict[str, Any], one_map: bool, similarity: dict[str, tuple[float, float]],
                     tol: dict[str, float], failures: list[str], regressed: dict[str, list[tuple[list[float], str]]]) -> None:
-    """Per object: annotate its row with the baseline's values; a box mass that dropped too far fails."""
+    """Per object: annotate its row with the baseline's values; a mass that dropped too far (in the baseline's region) fails."""
     base_objects = {str(o.get("annotation")): o for o in meta.get("objects", [])}
     for row in rows:
         b = base_objects.get(str(row["annotation"]))
@@ -170,11 +183,16 @@ def _compare_masses(rows: list[dict[str, Any]], meta: dict[str, Any], one_map: b
                                                   "rank": None if rho is None else round(rho, 4), "top_iou": None if tiou is None else round(tiou, 4)}
         if b is None or not isinstance(b.get("mass"), (int, float)):
             continue
-        cand = row["mass"]
+        cand, region = like_with_like(row, b)
+        if region != "box":
+            row["baseline"]["mass_region"] = region
+        if cand is None and row["detected"] and region == "mask":
+            continue  # the baseline measured an outline this run's annotation does not have: nothing alike to compare
         drop = b["mass"] - (cand if cand is not None else 0.0)
         if cand is None or drop > tol["mass-drop"] + 1e-9:
             got = "no map (not detected)" if cand is None else f"{cand:.3f} (drop {drop:.3f})"
-            failures.append(f"expected the box mass of {row['label']} (annotation {row['annotation']}) to drop by at most "
+            what = "box mass" if region == "box" else "mass inside the outline"
+            failures.append(f"expected the {what} of {row['label']} (annotation {row['annotation']}) to drop by at most "
                             f"{tol['mass-drop']:.2f} from the baseline's {b['mass']:.3f}, got {got}")
             regressed.setdefault(map_key, []).append((row["box"], row["label"]))
 
@@ -226,8 +244,9 @@ def compare_case(entry: Entry, case: AuditCase, rows: list[dict[str, Any]]) -> l
             rho, tiou = similarity.get(k, (math.nan, math.nan))
             _side_by_side(case, k, base_maps[k], full_maps[k], base_model, regressed[k],
                           f"{case.auditor.method}: rank correlation {rho:.3f}, top-{tol['top']:.0%} IoU {tiou:.3f}")
-    worst = [r["baseline"]["mass"] - (r["mass"] or 0.0) for r in rows if r.get("baseline") and isinstance(r["baseline"]["mass"], (int, float))]
-    measured = {"rank": round(min((s[0] for s in similarity.values()), default=math.nan), 4) if similarity else None,
+    worst = [r["baseline"]["mass"] - (like_with_like(r, r["baseline"])[0] or 0.0)
+             for r in rows if r.get("baseline") and isinstance(r["baseline"]["mass"], (int, float))]
+    measured: dict[str, float | str | None] = {"rank": round(min((s[0] for s in similarity.values()), default=math.nan), 4) if similarity else None,
                 "top_iou": round(min((s[1] for s in similarity.values()), default=math.nan), 4) if similarity else None,
                 "mass_drop": round(max(worst), 4) if worst else None}
     same = " (the baseline was made by this very model)" if base_model.get("identity") == model["identity"] else ""

@@ -9,6 +9,7 @@ and what travels to the pytest-xdist controller on the test report.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..audit.assertions import assert_detected
@@ -16,7 +17,7 @@ from ..audit.metric_assertions import assert_box_mass
 from ..audit.verdicts import iou
 from ..errors import CamauditError
 from ..methods.registry import get_method
-from ..metrics import box_mass
+from ..metrics import box_mass, region_mass
 from .objects import Entry, ExpectedObject
 
 if TYPE_CHECKING:
@@ -33,11 +34,18 @@ def _best_score(case: AuditCase, obj: ExpectedObject) -> float | None:
     return round(max(scores, default=0.0), 4)
 
 
-def object_row(case: AuditCase, entry: Entry, obj: ExpectedObject, detection: Any, mass: float | None) -> dict[str, Any]:
+def _round(mass: float | None) -> float | None:
+    return None if mass is None or math.isnan(mass) else round(float(mass), 4)
+
+
+def object_row(case: AuditCase, entry: Entry, obj: ExpectedObject, detection: Any, mass: float | None,
+               masses: Masses | None = None) -> dict[str, Any]:
     """The plain-data row of one checked object (JSON-compatible).
 
-    ``has_outline: true`` is added when the annotation has an outline (polygons or a mask); rows of
-    objects without one are as they were before outlines were read.
+    ``mass`` is the judged mass (in the region ``--camaudit-mass-region`` chose). ``has_outline: true``
+    and ``mask_mass`` (the mass inside the outline) are added when the annotation has an outline;
+    ``mass_region`` and ``box_mass`` when the judged region is not the box. Rows of objects without
+    an outline judged on their box are as they were before outlines were read.
     """
     t = obj.thresholds
     row = {
@@ -49,14 +57,61 @@ def object_row(case: AuditCase, entry: Entry, obj: ExpectedObject, detection: An
         "detected": detection is not None,
         "detection": detection.index if detection is not None else None,
         "score": _best_score(case, obj),
-        "mass": None if mass is None or math.isnan(mass) else round(float(mass), 4),
+        "mass": _round(mass),
         "score_threshold": t.score,
         "gate_recall": t.gate_recall,
         "gate_mass": list(t.gate_mass) if t.gate_mass else None,
     }
     if obj.outline is not None:
         row["has_outline"] = True
+        row["mask_mass"] = _round(masses.mask) if masses is not None else None
+    if masses is not None and masses.region != "box":
+        row["mass_region"] = masses.region
+        row["box_mass"] = _round(masses.box)
     return row
+
+
+@dataclass(frozen=True)
+class Masses:
+    """An object's CAM masses: inside its annotated box, inside its outline (None without one), and which region is judged."""
+
+    box: float | None
+    mask: float | None
+    region: str
+
+
+def judged_region(obj: ExpectedObject) -> str:
+    """``mask`` when the object's mass is judged inside its outline (``mask``, or ``auto`` with an outline), else ``box``."""
+    region = obj.thresholds.mass_region
+    return "mask" if region == "mask" or (region == "auto" and obj.outline is not None) else "box"
+
+
+def _measure(case: AuditCase, obj: ExpectedObject, det: Any, failures: list[str]) -> tuple[float | None, Masses]:
+    """The judged mass (checked when the object's ``mass`` threshold is above 0) and both masses."""
+    t, region = obj.thresholds, judged_region(obj)
+    cam = case.cam(det).values
+    box = box_mass(cam, obj.box)
+    try:
+        outline = obj.outline.mask(case.image.height, case.image.width) if obj.outline is not None else None
+        mask = region_mass(cam, outline) if outline is not None else None
+        if outline is not None:
+            case.show_region(outline)
+    except ValueError as exc:  # an RLE mask made for an image of another size
+        failures.append(f"the outline of {obj.label} (annotation {obj.annotation_id}) does not fit the image: {exc}; fix the annotation")
+        mask, obj = None, replace(obj, outline=None)
+    masses = Masses(box, mask, region)
+    if region == "mask" and obj.outline is None:
+        failures.append(f"expected an outline for {obj.label} (annotation {obj.annotation_id}) to measure its CAM mass in "
+                        "(--camaudit-mass-region=mask), got none; annotate its outline, or use --camaudit-mass-region=auto")
+        return None, masses
+    mass = mask if region == "mask" else box
+    if t.mass > 0:
+        try:
+            mass = assert_box_mass(case, obj.box, t.mass, explain=det, region=obj.outline if region == "mask" else None)
+        except AssertionError as exc:
+            failures.append(str(exc))
+            mass = _measured_mass(exc)
+    return mass, masses
 
 
 def _measured_mass(exc: AssertionError) -> float | None:
@@ -92,18 +147,15 @@ def check_entry(entry: Entry, case: AuditCase) -> list[dict[str, Any]]:
         except (AssertionError, CamauditError) as exc:
             failures.append(str(exc))
         mass: float | None = None
+        masses = None
         if det is not None or not per_box:
             try:
-                if t.mass > 0:
-                    mass = assert_box_mass(case, obj.box, t.mass, explain=det)
-                else:
-                    mass = box_mass(case.cam(det).values, obj.box)
-            except AssertionError as exc:
-                failures.append(str(exc))
-                mass = _measured_mass(exc)
+                mass, masses = _measure(case, obj, det, failures)
             except CamauditError as exc:
                 failures.append(str(exc))
-        rows.append(object_row(case, entry, obj, det, mass))
+        elif judged_region(obj) != "box":
+            masses = Masses(None, None, judged_region(obj))
+        rows.append(object_row(case, entry, obj, det, mass, masses))
     case.objects.extend(rows)
     if entry.baseline is not None:
         from .baseline import compare_case, write_case

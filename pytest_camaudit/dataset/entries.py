@@ -20,6 +20,7 @@ know fail every test of the dataset at its start, all listed in one message
 
 from __future__ import annotations
 
+import argparse
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -30,7 +31,7 @@ from ..validation import number_in
 from .formats import LabelledImage, read_dataset
 from .names import name_map, unmatched, unmatched_message
 from .objects import BaselineSpec, ExpectedObject, Thresholds
-from .thresholds import CLASS_KEYS, class_thresholds, gate_mass
+from .thresholds import CLASS_KEYS, class_thresholds, gate_mass, mass_region
 
 if TYPE_CHECKING:
     from ..audit.auditor import Auditor
@@ -52,10 +53,16 @@ class ThresholdResolver:
     def __init__(self, defaults: Thresholds, ini_classes: str | None = None, marker: Mapping[str, Any] | None = None) -> None:
         marker = dict(marker or {})
         classes = marker.pop("classes", None)
+        region = marker.pop("mass_region", None)
+        try:
+            self.mass_region = mass_region(region) if region is not None else defaults.mass_region
+        except argparse.ArgumentTypeError as exc:
+            raise ValueError(f"camaudit_cases: mass_region: {exc}") from None
         glob = {k.replace("_", "-"): v for k, v in marker.items()}
         unknown = set(glob) - set(CLASS_KEYS)
         if unknown:
-            raise ValueError(f"camaudit_cases: unknown keyword(s) {sorted(unknown)}; expected score, iou, mass, gate_recall, gate_mass, classes")
+            raise ValueError(f"camaudit_cases: unknown keyword(s) {sorted(unknown)}; expected score, iou, mass, gate_recall, gate_mass, "
+                             "mass_region, classes")
         self.marker_global = _check_values(glob, "camaudit_cases")
         self.ini_classes = class_thresholds(ini_classes)
         if isinstance(classes, str):
@@ -74,7 +81,7 @@ class ThresholdResolver:
         d = self.defaults
         base: dict[str, Any] = {"score": d.score, "iou": d.iou, "mass": d.mass, "gate-recall": d.gate_recall, "gate-mass": d.gate_mass}
         value = {k: next((layer[k] for layer in layers if k in layer), base[k]) for k in CLASS_KEYS}
-        return Thresholds(value["score"], value["iou"], value["mass"], value["gate-recall"], value["gate-mass"])
+        return Thresholds(value["score"], value["iou"], value["mass"], value["gate-recall"], value["gate-mass"], self.mass_region)
 
 
 def _check_values(values: dict[str, Any], where: str) -> dict[str, Any]:

@@ -23,6 +23,8 @@ class Thresholds:
     mass: float = 0.0
     gate_recall: float | None = None
     gate_mass: tuple[float, float] | None = None
+    mass_region: str = "box"
+    """Where ``mass`` and the mass gate are measured: ``box``, ``mask`` (the annotation's outline) or ``auto``."""
 
 
 @dataclass(frozen=True)

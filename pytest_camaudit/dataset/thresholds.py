@@ -52,6 +52,19 @@ rank correlation ≥ 0.5 and top-10 % IoU ≥ 0.3 on all but 2–3 of 24 images 
 moves maps that much; a model that learned a shortcut moves them further."""
 
 
+MASS_REGIONS = ("box", "mask", "auto")
+"""Where a data-driven object's CAM mass is judged (``--camaudit-mass-region``): its annotated box, its
+annotated outline (polygon or mask), or the outline where it has one and the box where not."""
+
+
+def mass_region(value: str) -> str:
+    """``box``, ``mask`` or ``auto`` (any case)."""
+    v = str(value).strip().lower()
+    if v not in MASS_REGIONS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(MASS_REGIONS)} (where the CAM mass is measured), got {value!r}")
+    return v
+
+
 OPTIONAL_TOLERANCES: dict[str, tuple[float, float]] = {"atlas-drift": (0.0, 2.0)}
 """Baseline tolerances without a default, with their range: what they bound is shown, and judged
 only when one is given. ``atlas-drift``: the largest ``1 − r`` between a class's evidence atlas and

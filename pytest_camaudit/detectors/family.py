@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..datatypes import Detection, Geometry
+from ..datatypes import Detection, Geometry, PredictedMask
 from ..errors import DetectorRuntimeError
 from .handles import Handles
 
@@ -94,6 +94,8 @@ class Capture:
         graphs: autograd graphs a family builds from the capture on demand (a transformer's
             replay), kept for the image's other boxes; dropped with :attr:`graph` and when the
             test that made them ends (:meth:`drop_graphs`).
+        masks: detection index → the detector's own mask of it, for detectors that predict masks
+            (a ``masks`` output of ``FloatTensor[N, 1, H, W]`` on the original pixels: Mask R-CNN).
     """
 
     detections: list[Detection]
@@ -102,6 +104,7 @@ class Capture:
     memo: dict[str, Any] = field(default_factory=dict)
     graph: ScoreGraph | None = None
     graphs: dict[str, Any] = field(default_factory=dict)
+    masks: dict[int, PredictedMask] = field(default_factory=dict)
 
     def drop_graphs(self, forward: bool = True) -> None:
         """Free the autograd graphs built on demand, and the forward's own unless ``forward=False``."""

@@ -27,6 +27,7 @@ from .analysis import ImageAnalysis
 from .context import rescore_filled, rescore_without_context
 from .hooks import recording
 from .images import LoadedImage
+from .masks import predicted_masks
 
 DEFAULT_MAX_CELLS = 16_384
 """Common-grid budget: the finest feature level with at most this many cells carries the CAM."""
@@ -137,6 +138,7 @@ class CamEngine:
             # gradients must be taken w.r.t. the batched tensors the model consumed, not views of them
             graph=(OrderedDict(levels_b), out["scores"]) if grad else None,
         )
+        capture.masks = predicted_masks(out, capture.detections, image.height, image.width)
         capture.memo = detector.family.memo(detector, captured, capture)
         return capture
 

@@ -46,7 +46,7 @@ ENTRY = pytest.StashKey[CaseEntry]()
 """``item.stash``: the entry of a ``--camaudit-cases`` item."""
 
 MARKER_HELP = (
-    "camaudit_cases(annotations, images=None, *, split, names, score, iou, mass, gate_recall, gate_mass, classes): run the test once per "
+    "camaudit_cases(annotations, images=None, *, split, names, score, iou, mass, gate_recall, gate_mass, mass_region, classes): run the test once per "
     "image of a dataset (COCO .json, ultralytics .yaml, Pascal VOC folder); the test takes the `camaudit_entry` fixture (pytest-camaudit)"
 )
 
@@ -133,7 +133,7 @@ class CasesPlugin:
         self.images_dir = resolve_path(config, "cases-images", settings.cases_images)
         self.baseline = self._baseline_spec()
         self.defaults = Thresholds(settings.score_threshold, 0.5, settings.min_mass, settings.gate_recall,
-                                   gate_mass(settings.gate_mass) if settings.gate_mass else None)
+                                   gate_mass(settings.gate_mass) if settings.gate_mass else None, settings.mass_region)
         self._cache: dict[Any, list[CaseEntry]] = {}
 
     def _baseline_spec(self) -> BaselineSpec | None:

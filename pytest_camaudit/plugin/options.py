@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from ..dataset.names import parse_name_map
-from ..dataset.thresholds import parse_class_thresholds, parse_gate_mass, parse_tolerances
+from ..dataset.thresholds import mass_region, parse_class_thresholds, parse_gate_mass, parse_tolerances
 from ..detectors.specs import spec_kind
 from ..methods.registry import canonical_name, method_names
 from ..validation import number_in, whole_number
@@ -160,6 +160,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
                "class out)", parse_name_map, None),
     OptionSpec("min-mass", "per-case CAM mass each annotated object must have inside its box, 0..1 (default 0: measured only)",
                parse_probability, 0.0),
+    OptionSpec("mass-region", "where a data-driven object's CAM mass is judged (--camaudit-min-mass, the mass gate, baselines): box "
+               "(default), mask (its annotated outline: COCO segmentation, YOLO polygon) or auto (the outline where it has one)",
+               mass_region, "box"),
     OptionSpec("class-thresholds", "per-class overrides, e.g. 'triangle: score=0.6 mass=0.3 gate-mass=0.4:0.9; star: iou=0.4'",
                parse_class_thresholds, None),
     OptionSpec("gate-recall", "dataset gate: every class's recall at the score threshold must be >= this, 0..1", parse_probability, None),
@@ -199,6 +202,7 @@ class Settings:
     cases_split: str = "val"
     cases_names: str | None = None
     min_mass: float = 0.0
+    mass_region: str = "box"
     class_thresholds: str | None = None
     gate_recall: float | None = None
     gate_mass: str | None = None

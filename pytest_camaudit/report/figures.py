@@ -1,7 +1,8 @@
 """Pictures for a case card: boxes on the image, CAM overlays, the image without context.
 
-Colours (RGB): expected boxes green, detections above the threshold orange (matched ones
-thicker), the box a map or check is about white. Overlays are grad-cam's ``show_cam_on_image``
+Colours (RGB): expected boxes green (and, thin, the annotated outline of an object whose mass was
+measured in it), detections above the threshold orange (matched ones thicker), the box a map or
+check is about white. Overlays are grad-cam's ``show_cam_on_image``
 (JET colour map, half image / half heat), restated in :func:`overlay` with the same arithmetic so
 that drawing a picture never imports grad-cam (its package import pulls in scikit-learn,
 matplotlib and SciPy: about 1.6 s).
@@ -119,8 +120,17 @@ def overlay(rgb: np.ndarray, cam: np.ndarray) -> np.ndarray:
     return np.uint8(255 * (blend / np.max(blend)))
 
 
+def draw_regions(img: np.ndarray, regions: Sequence[np.ndarray], scale: float, colour: tuple[int, int, int] = EXPECTED) -> np.ndarray:
+    """Outline each ``[H, W]`` region (> 0 inside; an object's annotated outline) on ``img`` (the image at ``scale``), 1 px."""
+    for region in regions:
+        contours, _ = cv2.findContours((np.asarray(region) > 0).astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+        scaled = [np.round((c.astype(np.float64) + 0.5) * scale - 0.5).astype(np.int32) for c in contours]
+        cv2.polylines(img, scaled, isClosed=True, color=colour, thickness=1, lineType=cv2.LINE_AA)
+    return img
+
+
 def _detections_figure(drawing: CaseDrawing, scale: float) -> np.ndarray:
-    img = _resize(drawing.pixels, scale)
+    img = draw_regions(_resize(drawing.pixels, scale), drawing.regions, scale)
     for d in reversed(drawing.detections):
         draw_box(img, d.box, scale, PREDICTED, f"{d.label_name} {d.score:.2f}", 3 if d.index in drawing.matched else 1)
     for label, box in drawing.expected:
@@ -135,16 +145,17 @@ def _outlined(img: np.ndarray, outlines: Sequence[Outline], scale: float) -> np.
 
 
 def _picture(drawing: CaseDrawing, picture: MapPicture | ImagePicture, scale: float) -> np.ndarray:
-    base = overlay(drawing.pixels, picture.values) if isinstance(picture, MapPicture) else picture.pixels
-    return _outlined(_resize(base, scale), picture.outlines, scale)
+    if isinstance(picture, MapPicture):
+        return _outlined(draw_regions(_resize(overlay(drawing.pixels, picture.values), scale), drawing.regions, scale), picture.outlines, scale)
+    return _outlined(_resize(picture.pixels, scale), picture.outlines, scale)
 
 
 def case_figures(drawing: CaseDrawing, max_side: int | None = None) -> list[FigureRecord]:
     """Every figure of a case: its detections and expected boxes, then each picture of the drawing."""
     h, w = drawing.pixels.shape[:2]
     s = display_scale(w, h, max_side)
-    caption = (f"green: {len(drawing.expected)} expected; orange: {len(drawing.detections)} detections with score ≥ "
-               f"{drawing.score_threshold:.2f}")
+    caption = (f"green: {len(drawing.expected)} expected" + (f" ({len(drawing.regions)} outlined)" if drawing.regions else "")
+               + f"; orange: {len(drawing.detections)} detections with score ≥ {drawing.score_threshold:.2f}")
     figs = [figure_record("detections", "Expected and detected", _detections_figure(drawing, s), caption)]
     figs.extend(figure_record(p.name, p.title, _picture(drawing, p, s), p.caption) for p in drawing.pictures)
     return figs

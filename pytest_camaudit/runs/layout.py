@@ -42,7 +42,7 @@ FORMAT = "pytest-camaudit/run/3"
 """The ``format`` field; bumped when the layout changes incompatibly (``…/summary/1`` had no figures, tests or identity;
 ``…/run/2`` no evidence per case and no discovery)."""
 
-VERDICT_SETTINGS = ("model", "weights", "method", "score_threshold", "cases", "cases_images", "cases_split", "cases_names", "min_mass",
+VERDICT_SETTINGS = ("model", "weights", "method", "score_threshold", "cases", "cases_images", "cases_split", "cases_names", "min_mass", "mass_region",
                     "class_thresholds", "gate_recall", "gate_mass", "baseline", "update_baseline", "baseline_tolerance", "discover",
                     "gate_discovery")
 """Settings that can change a verdict: shards that differ in any of them are not one run."""

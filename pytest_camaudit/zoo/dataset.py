@@ -8,7 +8,7 @@ from typing import Any
 
 import cv2
 
-from .world import CLASSES, VARIANTS, Layout, cue_objects, make_layout, render_variant
+from .world import CLASSES, VARIANTS, Layout, cue_objects, make_layout, render_variant, visible_outline
 
 
 def coco_categories() -> list[dict[str, Any]]:
@@ -17,12 +17,12 @@ def coco_categories() -> list[dict[str, Any]]:
 
 
 def _annotations(layout: Layout, image_id: int, first_id: int) -> list[dict[str, Any]]:
-    """COCO annotations of the layout's objects, ids from ``first_id``."""
+    """COCO annotations of the layout's objects, ids from ``first_id``: the box, and the visible outline as ``segmentation``."""
     out = []
     for k, obj in enumerate(layout.objects):
         x1, y1, x2, y2 = (round(v, 2) for v in obj.box)
         out.append({"id": first_id + k, "image_id": image_id, "category_id": obj.label, "bbox": [x1, y1, round(x2 - x1, 2), round(y2 - y1, 2)],
-                    "area": round((x2 - x1) * (y2 - y1), 2), "iscrowd": 0})
+                    "area": round((x2 - x1) * (y2 - y1), 2), "iscrowd": 0, "segmentation": visible_outline(layout, k)})
     return out
 
 
@@ -36,7 +36,8 @@ def write_coco_dataset(
     """Render ``seeds`` of world ``variant`` into ``out_dir``.
 
     Layout: ``out_dir/images/scene-<seed>.png`` and ``out_dir/annotations.json`` with COCO
-    ``bbox = [x, y, width, height]`` in pixels. Each image entry also records ``seed``, ``variant``
+    ``bbox = [x, y, width, height]`` in pixels and each object's visible outline as a COCO polygon
+    ``segmentation`` (:func:`~pytest_camaudit.zoo.world.visible_outline`; ``area`` stays the box's). Each image entry also records ``seed``, ``variant``
     and ``cue_boxes`` (the spurious tags drawn, as ``[x1, y1, x2, y2]``) so a suite can reason
     about the cue.
 

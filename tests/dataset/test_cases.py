@@ -130,8 +130,8 @@ def test_thresholds_come_from_ini_and_marker_with_per_class_overrides(data):
     )
     result = data.runpytest("-s", "-v")
     result.stdout.fnmatch_lines_random([
-        "T circle Thresholds(score=0.6, iou=0.3, mass=0.25, gate_recall=0.8, gate_mass=None)",
-        "T square Thresholds(score=0.4, iou=0.3, mass=0.15, gate_recall=0.8, gate_mass=(0.3, 0.7))",
+        "T circle Thresholds(score=0.6, iou=0.3, mass=0.25, gate_recall=0.8, gate_mass=None, mass_region='box')",
+        "T square Thresholds(score=0.4, iou=0.3, mass=0.15, gate_recall=0.8, gate_mass=(0.3, 0.7), mass_region='box')",
         "*test_typo?annotations.json-class-thresholds? ERROR*",
         "*per-class thresholds name 'triangel', not a category of this file (categories: circle, square, star, triangle); fix the class name*",
     ])

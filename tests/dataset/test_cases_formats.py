@@ -160,4 +160,8 @@ def test_outlines_are_flagged_on_rows_and_change_no_verdict_or_mass(data):
     ann.write_text(json.dumps(doc))
     outlined = run("outlined")
     assert all(r.pop("has_outline") is True for r in outlined["rows"]) and not any("has_outline" in r for r in plain["rows"])
+    # the mass inside the outline is reported beside the box mass, which alone is judged (--camaudit-mass-region=box)
+    inside = [r.pop("mask_mass") for r in outlined["rows"]]
+    assert all(m is None or (isinstance(m, float) and 0.0 <= m <= 1.0) for m in inside) and any(isinstance(m, float) for m in inside)
+    assert not any("mask_mass" in r or "mass_region" in r for r in plain["rows"])
     assert outlined == plain

@@ -48,3 +48,24 @@ def test_eigencam_eigengradcam_and_their_pictures_never_import_grad_cam():
     out = subprocess.run([sys.executable, "-c", DRAW_AND_EXPLAIN], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.split("\n")[-2] == "3 []"
+
+
+def test_an_objects_outline_is_drawn_on_the_detections_figure_and_every_map():
+    from pytest_camaudit.datatypes import CaseDrawing, MapPicture, PolygonOutline
+    from pytest_camaudit.report.figures import EXPECTED, draw_regions
+
+    h, w = 60, 90  # non-square: a swapped axis would draw elsewhere
+    region = PolygonOutline(((20, 10, 70, 30, 60, 50),)).mask(h, w)  # a triangle
+    img = draw_regions(np.zeros((h, w, 3), np.uint8), [region], 1.0)
+    drawn = np.all(img == EXPECTED, axis=-1) | (img.sum(-1) > 0)
+    ys, xs = np.nonzero(drawn)
+    assert drawn.sum() > 50 and 18 <= xs.min() and xs.max() <= 71 and 8 <= ys.min() and ys.max() <= 51
+    assert not drawn[30, 50]  # its inside stays as it was: an outline, not a fill
+    twice = draw_regions(np.zeros((2 * h, 2 * w, 3), np.uint8), [region], 2.0)  # at a display scale of 2
+    assert (twice.sum(-1) > 0)[:, 2 * 72:].sum() == 0 and (twice.sum(-1) > 0).sum() > drawn.sum()
+    from pytest_camaudit.report.figures import case_figures
+
+    drawing = CaseDrawing(np.zeros((h, w, 3), np.uint8), pictures=(MapPicture("cam-0", "CAM", np.zeros((h, w))),), regions=(region,))
+    plain = CaseDrawing(np.zeros((h, w, 3), np.uint8), pictures=(MapPicture("cam-0", "CAM", np.zeros((h, w))),))
+    assert "(1 outlined)" in case_figures(drawing)[0].caption and "outlined" not in case_figures(plain)[0].caption
+    assert [a.png != b.png for a, b in zip(case_figures(drawing), case_figures(plain), strict=True)] == [True, True]

@@ -26,16 +26,19 @@ class Formats:
 
 
 def write_formats(folder: Path, seeds: list[int], variant: str = "shapes", background: bool = False) -> Formats:
-    """``folder/coco`` (the zoo's COCO file), ``folder/yolo`` and ``folder/VOCdevkit/VOC2012`` converted from it.
+    """``folder/coco`` (the zoo's COCO file, boxes only), ``folder/yolo`` and ``folder/VOCdevkit/VOC2012`` converted from it.
 
     ``background``: the COCO file also lists ``background.png``, a plain grey image without annotations.
+    The zoo writes each object's outline too; it is dropped here, so the three formats hold the same (boxes).
     """
     ann = write_coco_dataset(folder / "coco", seeds, variant)
+    doc = json.loads(ann.read_text())
+    for a in doc["annotations"]:
+        a.pop("segmentation", None)
     if background:
         Image.fromarray(np.full((160, 160, 3), 128, np.uint8)).save(folder / "coco" / "images" / "background.png")
-        doc = json.loads(ann.read_text())
         doc["images"].append({"id": len(doc["images"]) + 1, "file_name": "background.png", "width": 160, "height": 160})
-        ann.write_text(json.dumps(doc))
+    ann.write_text(json.dumps(doc))
     coco_to_yolo(ann, folder / "coco" / "images", folder / "yolo")
     coco_to_voc(ann, folder / "coco" / "images", folder / "VOCdevkit" / "VOC2012")
     return Formats()

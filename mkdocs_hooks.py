@@ -1,0 +1,32 @@
+"""MkDocs hooks for the documentation site (``hooks:`` in mkdocs.yml); not part of the package.
+
+The package's docstrings cross-reference with Sphinx roles (``:class:`~pytest_camaudit.datatypes.Detection```),
+which mkdocstrings renders as the role's name followed by the code span. After each page is rendered,
+a role on a full ``pytest_camaudit.`` path becomes an optional autorefs cross-reference (a link when
+the API reference documents the object, plain code otherwise), and any other role (a relative
+``.family.Family``, a bare name) becomes plain code; a ``~`` shows only the last component. A
+paragraph that ends in reStructuredText's ``::`` (its literal block follows, rendered as code)
+ends in one colon.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+ROLE = re.compile(r":(?:py:)?(?:class|func|meth|mod|data|attr|exc|obj|const):<code>(?P<tilde>~?)(?P<target>[^<]+)</code>")
+
+
+def _replace(match: re.Match[str]) -> str:
+    target = html.unescape(match["target"]).strip()
+    shown = target.rsplit(".", 1)[-1] if match["tilde"] else target.lstrip(".")
+    code = f"<code>{html.escape(shown)}</code>"
+    if target.startswith("pytest_camaudit."):
+        return f'<autoref identifier="{html.escape(target)}" optional>{code}</autoref>'
+    return code
+
+
+def on_page_content(html_text: str, **kwargs: Any) -> str:
+    """Rewrite the Sphinx roles left in rendered docstrings (see the module docstring)."""
+    return ROLE.sub(_replace, html_text).replace("::</p>", ":</p>")
