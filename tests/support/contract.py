@@ -64,6 +64,10 @@ class Probe:
             output recorders after an ``output_attentions=True`` forward); without, a model must
             carry no hook at all after an audit.
         requires: the optional framework the probe needs (``"ultralytics"``, ``"transformers"``).
+        directional: ``(detector, analysis, detection, gradients) → (finite difference, analytic, scale)``:
+            the detection's per-box gradient along a random direction, by float64 finite differences of
+            the family's own re-computation and by the dot product (:func:`support.hf.directional_derivatives`);
+            ``None``: no such check (a family without a box-local re-computation).
         discovery: HOOK for the discovery profile (``--camaudit-discover``: a detection re-scored with each region
             around its box filled, through the engine's batched ``detect``), ``(engine, analysis,
             detection) → region → share lost``; ``None``: :func:`discovery_profile`, discovery's own.
@@ -84,6 +88,7 @@ class Probe:
     library_hooks: bool = False
     requires: str | None = None
     discovery: Callable[..., Mapping[str, float | None]] | None = None
+    directional: Callable[..., tuple[float, float, float]] | None = None
 
 
 # -- builders (lazy: each framework is imported by the probe that needs it) -----------------------
@@ -180,6 +185,29 @@ def _hf_reference(detector: Detector, image: np.ndarray, analysis: object, detec
     return full_graph_gradients(detector, image, query, detection.label - 1)
 
 
+def _hf_directional(detector: Detector, analysis: object, detection: Detection, gradients: list[torch.Tensor]) -> tuple[float, float, float]:
+    from support.hf import directional_derivatives
+
+    return directional_derivatives(detector, analysis, detection, gradients)
+
+
+def _hf_probe(family: str, relevance: bool = False, fill: tuple[int, int, int] = (128, 128, 128), spot: bool = True,
+              size: tuple[int, int] = (203, 317), gradcam: bool = False) -> Probe:
+    """The probe of a transformers family: its tiny model, its spot twin, the full graph and float64 checks.
+
+    GradCAM's map (channel-mean gradient weights, then ReLU) may be empty on a random model; ``gradcam``
+    asks for it to be non-empty on this one."""
+    unavailable = {"ablationcam": f"AblationCAM is not available for the {family} family"}
+    nonempty = ("eigencam", "eigengradcam", "hirescam", "layercam", "drise") + (("gradcam",) if gradcam else ())
+    if relevance:
+        nonempty += ("attention",)
+    else:
+        unavailable["attention"] = f"attention relevance is not available for the {family} family"
+    return Probe(family, family, _hf(family), size=size, spot=_hf_spot(family) if spot else None, spot_cell="coarsest",
+                 reference=_hf_reference, directional=_hf_directional, fill=fill, library_hooks=True, requires="transformers",
+                 nonempty=nonempty, unavailable=unavailable)
+
+
 def graph_twin(detector: Detector) -> Detector:
     """``detector`` under the plain torchvision protocol: gradients through the whole forward's autograd graph."""
     return dataclasses.replace(detector, family=Family())
@@ -211,13 +239,7 @@ PROBES: tuple[Probe, ...] = (
           requires="ultralytics"),
     Probe("zoo-shapes-yolo", "ultralytics-yolo", _zoo("shapes-yolo"), size=(157, 151), image=_shapes_scene, reference=_yolo_reference,
           fill=(114, 114, 114), requires="ultralytics"),
-    Probe("detr", "detr", _hf("detr"), size=(203, 317), spot=_hf_spot("detr"), spot_cell="coarsest", reference=_hf_reference,
-          unavailable={"ablationcam": "AblationCAM is not available for the detr family"}, fill=(124, 116, 104), library_hooks=True,
-          nonempty=("eigencam", "eigengradcam", "gradcam", "hirescam", "layercam", "drise", "attention"), requires="transformers"),
-    Probe("rt-detr", "rt-detr", _hf("rt-detr"), size=(203, 317), spot=_hf_spot("rt-detr"), spot_cell="coarsest",
-          reference=_hf_reference, fill=(128, 128, 128), library_hooks=True, requires="transformers",
-          nonempty=("eigencam", "eigengradcam", "gradcam", "hirescam", "layercam", "drise"),
-          unavailable={"ablationcam": "AblationCAM is not available for the rt-detr family",
-                       "attention": "attention relevance is not available for the rt-detr family"}),
+    _hf_probe("detr", relevance=True, fill=(124, 116, 104), gradcam=True),
+    _hf_probe("rt-detr", gradcam=True),
 )
 """Every probe the contract suite runs; a new family adds one entry here."""

@@ -73,12 +73,16 @@ def _softmax_rows(logits: torch.Tensor, threshold: float) -> Rows:
     return q, labels[q], scores[q]
 
 
-def _sigmoid_top_k_rows(logits: torch.Tensor, threshold: float) -> Rows:
+def _sigmoid_top_k_rows(logits: torch.Tensor, threshold: float, k: int | None = None) -> Rows:
     n_queries, n_classes = logits.shape[-2:]
-    scores, index = torch.topk(torch.sigmoid(logits).flatten(), n_queries, dim=-1)
+    scores, index = torch.topk(torch.sigmoid(logits).flatten(), min(k or n_queries, n_queries * n_classes), dim=-1)
     keep = scores > threshold
     rows = index[keep]
     return rows // n_classes, rows % n_classes, scores[keep]
+
+
+def _sigmoid_top_100_rows(logits: torch.Tensor, threshold: float) -> Rows:
+    return _sigmoid_top_k_rows(logits, threshold, 100)
 
 
 SOFTMAX_WITHOUT_NO_OBJECT = QueryRule("softmax without 'no object', score > threshold, query order", _softmax_rows)
@@ -87,6 +91,10 @@ SOFTMAX_WITHOUT_NO_OBJECT = QueryRule("softmax without 'no object', score > thre
 SIGMOID_TOP_K = QueryRule("sigmoid, top-k over queries x classes, score > threshold", _sigmoid_top_k_rows)
 """RT-DETR's processor (focal loss): sigmoid, top ``Q`` over the flattened ``Q × K`` scores,
 query = index // K, label = index % K, ``score > threshold``; one query may appear with several labels."""
+
+SIGMOID_TOP_100 = QueryRule("sigmoid, top-100 over queries x classes, score > threshold", _sigmoid_top_100_rows)
+"""Conditional / Deformable DETR's processor (and the processors their successors reuse): as
+:data:`SIGMOID_TOP_K` but the top ``min(100, Q × K)`` rows, whatever the number of queries."""
 
 
 def checked_queries(name: str, rule: str, queries: torch.Tensor, labels: torch.Tensor, scores: torch.Tensor,
@@ -181,6 +189,14 @@ class TransformerFamily(Family):
         """This family with its default processor when it has none."""
         return self if self.processor is not None else dataclasses.replace(self, processor=self.image_processor())
 
+    def inputs(self, processor: Any, images: list[torch.Tensor], model: Any) -> Any:
+        """The model's inputs for ``images`` (``uint8 [3, H, W]``): the processor's ``BatchFeature``.
+
+        A family whose model needs a canvas the processor may not give (RF-DETR's window grid) overrides
+        this, e.g. to pad with the processor's own ``pad_size``; geometry follows ``pixel_mask``.
+        """
+        return processor(images=images, return_tensors="pt", input_data_format="channels_first")
+
     def image_processor(self) -> Any:
         """The processor images go through: the one set, else the family's default (built now)."""
         return self.processor if self.processor is not None else self.default_processor(import_transformers())
@@ -223,7 +239,7 @@ class TransformerFamily(Family):
     def _forward(self, detector: DetectorView, images: list[torch.Tensor]) -> list[RawOutput]:
         processor = self.image_processor()
         pixels = [to_uint8(im) for im in images]
-        inputs = processor(images=pixels, return_tensors="pt", input_data_format="channels_first")
+        inputs = self.inputs(processor, pixels, detector.model)
         out = detector.model(**{k: v.to(detector.device) for k, v in inputs.items()})
         sizes = [(int(p.shape[-2]), int(p.shape[-1])) for p in pixels]
         results = processor.post_process_object_detection(out, threshold=self.threshold, target_sizes=sizes)

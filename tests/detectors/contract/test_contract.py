@@ -180,6 +180,16 @@ def test_per_box_gradients_equal_the_full_graphs(case, analysis):
             assert r >= 0.999 and torch.allclose(a, b, rtol=1e-4, atol=1e-6 * float(b.abs().max())), (det.describe(), r)
 
 
+def test_per_box_gradients_equal_float64_finite_differences(case, analysis):
+    """A wrong backward is shared by the replay and the full graph (torch 2.14.1's BatchNorm backward behind a
+    permute, CPU, batch 1): the family's own re-computation in float64, differenced along a random direction."""
+    if case.probe.directional is None:
+        pytest.skip(f"probe {case.probe.id} declares no finite-difference check (no box-local re-computation)")
+    for det in analysis.detections[:2]:
+        fd, analytic, scale = case.probe.directional(case.detector, analysis, det, list(analysis.gradients(det).values()))
+        assert scale > 0 and abs(fd - analytic) <= 1e-3 * scale, (det.describe(), fd, analytic, scale)
+
+
 # -- methods, hooks, inputs, context, discovery -----------------------------------------------------
 
 
