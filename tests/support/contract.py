@@ -241,5 +241,6 @@ PROBES: tuple[Probe, ...] = (
           fill=(114, 114, 114), requires="ultralytics"),
     _hf_probe("detr", relevance=True, fill=(124, 116, 104), gradcam=True),
     _hf_probe("rt-detr", gradcam=True),
+    _hf_probe("rt-detr-v2"),
 )
 """Every probe the contract suite runs; a new family adds one entry here."""

@@ -1,0 +1,56 @@
+"""Tiny random models of the transformers detection types beyond DETR and RT-DETR (``support.hf`` dispatches here).
+
+Each :class:`TinyType` builds, offline and without timm, a model of a few hundred thousand
+parameters (eager attention, the labels of :data:`support.hf.LABELS`), its small image processor,
+and its bright-spot twin (constant weights: each feature cell is the brightness of its receptive
+field). Keyed by the family's name (``Family.name``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from support.hf import _labels, constant_weights, hf
+
+
+@dataclass(frozen=True)
+class TinyType:
+    """A tiny model of one type: ``make(**config overrides) → model``, its processor, its spot twin's overrides."""
+
+    make: Callable[..., torch.nn.Module]
+    processor: Callable[[], Any]
+    spot: dict[str, Any]
+
+    def build(self) -> torch.nn.Module:
+        return self.make().eval()
+
+    def spot_twin(self) -> torch.nn.Module:
+        return constant_weights(self.make(**self.spot).eval())
+
+
+RT_COMMON = {"encoder_hidden_dim": 64, "d_model": 64, "hidden_expansion": 0.5, "decoder_layers": 2, "decoder_in_channels": [64, 64, 64],
+                 "encoder_ffn_dim": 128, "decoder_ffn_dim": 128, "num_queries": 30, "encoder_attention_heads": 4, "decoder_attention_heads": 4,
+                 "attn_implementation": "eager"}
+
+
+def _rt_resnet() -> Any:
+    return hf.RTDetrResNetConfig(depths=[1, 1, 1, 1], hidden_sizes=[16, 32, 64, 128], embedding_size=16, layer_type="basic",
+                                 out_indices=[2, 3, 4])
+
+
+def _rt_processor() -> Any:
+    return hf.RTDetrImageProcessor(size={"height": 320, "width": 320})
+
+
+def _rt_detr_v2(**overrides: Any) -> torch.nn.Module:
+    kw = dict(backbone_config=_rt_resnet(), encoder_in_channels=[32, 64, 128], **RT_COMMON, **_labels())
+    return hf.RTDetrV2ForObjectDetection(hf.RTDetrV2Config(**{**kw, **overrides}))
+
+
+TYPES: dict[str, TinyType] = {
+    "rt-detr-v2": TinyType(_rt_detr_v2, _rt_processor, {"encoder_layers": 0}),
+}
