@@ -242,5 +242,6 @@ PROBES: tuple[Probe, ...] = (
     _hf_probe("detr", relevance=True, fill=(124, 116, 104), gradcam=True),
     _hf_probe("rt-detr", gradcam=True),
     _hf_probe("rt-detr-v2"),
+    _hf_probe("d-fine"),
 )
 """Every probe the contract suite runs; a new family adds one entry here."""

@@ -51,6 +51,18 @@ def _rt_detr_v2(**overrides: Any) -> torch.nn.Module:
     return hf.RTDetrV2ForObjectDetection(hf.RTDetrV2Config(**{**kw, **overrides}))
 
 
+def _hgnet() -> Any:
+    return hf.HGNetV2Config(embedding_size=16, depths=[1, 1, 1, 1], hidden_sizes=[32, 64, 128, 256], stem_channels=[3, 8, 16],
+                            stage_in_channels=[16, 32, 64, 128], stage_mid_channels=[8, 16, 32, 64], stage_out_channels=[32, 64, 128, 256],
+                            stage_num_blocks=[1, 1, 1, 1], stage_numb_of_layers=[2, 2, 2, 2], out_features=["stage2", "stage3", "stage4"])
+
+
+def _d_fine(**overrides: Any) -> torch.nn.Module:
+    kw = dict(backbone_config=_hgnet(), encoder_in_channels=[64, 128, 256], **{**RT_COMMON, "decoder_layers": 3}, **_labels())
+    return hf.DFineForObjectDetection(hf.DFineConfig(**{**kw, **overrides}))
+
+
 TYPES: dict[str, TinyType] = {
     "rt-detr-v2": TinyType(_rt_detr_v2, _rt_processor, {"encoder_layers": 0}),
+    "d-fine": TinyType(_d_fine, _rt_processor, {"encoder_layers": 0}),
 }
