@@ -243,5 +243,6 @@ PROBES: tuple[Probe, ...] = (
     _hf_probe("rt-detr", gradcam=True),
     _hf_probe("rt-detr-v2"),
     _hf_probe("d-fine"),
+    _hf_probe("deimv2"),
 )
 """Every probe the contract suite runs; a new family adds one entry here."""

@@ -189,6 +189,10 @@ def _double(value):
     return value
 
 
+def _rms_norm64(m: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return m.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + m.variance_epsilon))
+
+
 def directional_derivatives(detector: Detector, analysis, detection, gradients: list[torch.Tensor], eps: float = 1e-3) -> tuple[float, float, float]:
     """``(finite difference, <gradient, direction>, scale)`` along a random direction of every level, in float64.
 
@@ -201,6 +205,9 @@ def directional_derivatives(detector: Detector, analysis, detection, gradients: 
 
     family, capture = detector.family, analysis.capture
     model = copy.deepcopy(detector.model).double()
+    for m in model.modules():  # RMSNorms compute in float32 whatever the input (DEIMv2's decoder): keep float64
+        if type(m).__name__.endswith("RMSNorm") and hasattr(m, "variance_epsilon"):
+            m.forward = functools.partial(_rms_norm64, m)
     calls = {n: {k: _double(v) for k, v in kw.items()} for n, kw in capture.memo["calls"].items()}
     generator = torch.Generator().manual_seed(0)
     # each level's direction at the level's own scale (random models may carry maps of magnitude 1e-13)

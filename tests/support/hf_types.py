@@ -62,7 +62,13 @@ def _d_fine(**overrides: Any) -> torch.nn.Module:
     return hf.DFineForObjectDetection(hf.DFineConfig(**{**kw, **overrides}))
 
 
+def _deimv2(**overrides: Any) -> torch.nn.Module:
+    kw = dict(backbone_config=_hgnet(), encoder_in_channels=[64, 128, 256], **{**RT_COMMON, "decoder_layers": 3}, **_labels())
+    return hf.Deimv2ForObjectDetection(hf.Deimv2Config(**{**kw, **overrides}))
+
+
 TYPES: dict[str, TinyType] = {
     "rt-detr-v2": TinyType(_rt_detr_v2, _rt_processor, {"encoder_layers": 0}),
     "d-fine": TinyType(_d_fine, _rt_processor, {"encoder_layers": 0}),
+    "deimv2": TinyType(_deimv2, _rt_processor, {"encoder_layers": 0}),
 }
