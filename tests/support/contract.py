@@ -244,5 +244,6 @@ PROBES: tuple[Probe, ...] = (
     _hf_probe("rt-detr-v2"),
     _hf_probe("d-fine"),
     _hf_probe("deimv2"),
+    _hf_probe("deformable-detr", fill=(124, 116, 104)),
 )
 """Every probe the contract suite runs; a new family adds one entry here."""

@@ -67,8 +67,28 @@ def _deimv2(**overrides: Any) -> torch.nn.Module:
     return hf.Deimv2ForObjectDetection(hf.Deimv2Config(**{**kw, **overrides}))
 
 
+DETR_COMMON = {"use_timm_backbone": False, "attn_implementation": "eager", "d_model": 64, "encoder_layers": 2, "decoder_layers": 2,
+               "encoder_attention_heads": 4, "decoder_attention_heads": 4, "encoder_ffn_dim": 128, "decoder_ffn_dim": 128,
+               "num_queries": 20}
+
+
+def _resnet(*stages: str) -> Any:
+    return hf.ResNetConfig(depths=[1, 1, 1, 1], hidden_sizes=[16, 32, 64, 128], embedding_size=16, layer_type="basic",
+                           out_features=list(stages) or ["stage4"])
+
+
+def _detr_processor(cls: str) -> Callable[[], Any]:
+    return lambda: getattr(hf, cls)(size={"shortest_edge": 320, "longest_edge": 512})
+
+
+def _deformable_detr(**overrides: Any) -> torch.nn.Module:
+    kw = dict(backbone_config=_resnet("stage2", "stage3", "stage4"), **DETR_COMMON, encoder_n_points=2, decoder_n_points=2, **_labels())
+    return hf.DeformableDetrForObjectDetection(hf.DeformableDetrConfig(**{**kw, **overrides}))
+
+
 TYPES: dict[str, TinyType] = {
     "rt-detr-v2": TinyType(_rt_detr_v2, _rt_processor, {"encoder_layers": 0}),
     "d-fine": TinyType(_d_fine, _rt_processor, {"encoder_layers": 0}),
     "deimv2": TinyType(_deimv2, _rt_processor, {"encoder_layers": 0}),
+    "deformable-detr": TinyType(_deformable_detr, _detr_processor("DeformableDetrImageProcessor"), {"encoder_layers": 1}),
 }
