@@ -86,9 +86,23 @@ def _deformable_detr(**overrides: Any) -> torch.nn.Module:
     return hf.DeformableDetrForObjectDetection(hf.DeformableDetrConfig(**{**kw, **overrides}))
 
 
+def _spread(model: torch.nn.Module, attr: str = "query_position_embeddings") -> torch.nn.Module:
+    """Random DETR-like queries are all alike (zero inputs, near-uniform cross-attention): spread them."""
+    with torch.no_grad():
+        getattr(model.model, attr).weight.normal_(0.0, 1.0)
+    return model
+
+
+def _conditional_detr(**overrides: Any) -> torch.nn.Module:
+    kw = dict(backbone_config=_resnet(), **DETR_COMMON, **_labels())
+    return _spread(hf.ConditionalDetrForObjectDetection(hf.ConditionalDetrConfig(**{**kw, **overrides})))
+
+
 TYPES: dict[str, TinyType] = {
     "rt-detr-v2": TinyType(_rt_detr_v2, _rt_processor, {"encoder_layers": 0}),
     "d-fine": TinyType(_d_fine, _rt_processor, {"encoder_layers": 0}),
     "deimv2": TinyType(_deimv2, _rt_processor, {"encoder_layers": 0}),
+    "conditional-detr": TinyType(_conditional_detr, _detr_processor("ConditionalDetrImageProcessor"),
+                                 {"encoder_layers": 1, "decoder_layers": 1}),
     "deformable-detr": TinyType(_deformable_detr, _detr_processor("DeformableDetrImageProcessor"), {"encoder_layers": 1}),
 }
