@@ -246,5 +246,6 @@ PROBES: tuple[Probe, ...] = (
     _hf_probe("deimv2"),
     _hf_probe("deformable-detr", fill=(124, 116, 104)),
     _hf_probe("conditional-detr", relevance=True, fill=(124, 116, 104)),
+    _hf_probe("dab-detr", relevance=True, fill=(124, 116, 104)),
 )
 """Every probe the contract suite runs; a new family adds one entry here."""

@@ -98,11 +98,18 @@ def _conditional_detr(**overrides: Any) -> torch.nn.Module:
     return _spread(hf.ConditionalDetrForObjectDetection(hf.ConditionalDetrConfig(**{**kw, **overrides})))
 
 
+def _dab_detr(**overrides: Any) -> torch.nn.Module:
+    common = {k: v for k, v in DETR_COMMON.items() if k != "d_model"}
+    kw = dict(backbone_config=_resnet(), **common, hidden_size=64, **_labels())
+    return _spread(hf.DabDetrForObjectDetection(hf.DabDetrConfig(**{**kw, **overrides})), "query_refpoint_embeddings")
+
+
 TYPES: dict[str, TinyType] = {
     "rt-detr-v2": TinyType(_rt_detr_v2, _rt_processor, {"encoder_layers": 0}),
     "d-fine": TinyType(_d_fine, _rt_processor, {"encoder_layers": 0}),
     "deimv2": TinyType(_deimv2, _rt_processor, {"encoder_layers": 0}),
     "conditional-detr": TinyType(_conditional_detr, _detr_processor("ConditionalDetrImageProcessor"),
                                  {"encoder_layers": 1, "decoder_layers": 1}),
+    "dab-detr": TinyType(_dab_detr, _detr_processor("ConditionalDetrImageProcessor"), {"encoder_layers": 1, "decoder_layers": 1}),
     "deformable-detr": TinyType(_deformable_detr, _detr_processor("DeformableDetrImageProcessor"), {"encoder_layers": 1}),
 }
