@@ -104,6 +104,14 @@ def _dab_detr(**overrides: Any) -> torch.nn.Module:
     return _spread(hf.DabDetrForObjectDetection(hf.DabDetrConfig(**{**kw, **overrides})), "query_refpoint_embeddings")
 
 
+def _rf_detr(**overrides: Any) -> torch.nn.Module:
+    backbone = hf.RfDetrDinov2Config(hidden_size=48, num_hidden_layers=4, num_attention_heads=3, image_size=224, patch_size=14,
+                                     num_windows=2, out_features=["stage1", "stage2", "stage3", "stage4"])
+    kw = dict(backbone_config=backbone, d_model=64, decoder_layers=2, decoder_self_attention_heads=4, decoder_cross_attention_heads=4,
+              decoder_ffn_dim=128, num_queries=30, group_detr=3, c2f_num_blocks=1, attn_implementation="eager", **_labels())
+    return hf.RfDetrForObjectDetection(hf.RfDetrConfig(**{**kw, **overrides}))
+
+
 TYPES: dict[str, TinyType] = {
     "rt-detr-v2": TinyType(_rt_detr_v2, _rt_processor, {"encoder_layers": 0}),
     "d-fine": TinyType(_d_fine, _rt_processor, {"encoder_layers": 0}),
@@ -111,5 +119,7 @@ TYPES: dict[str, TinyType] = {
     "conditional-detr": TinyType(_conditional_detr, _detr_processor("ConditionalDetrImageProcessor"),
                                  {"encoder_layers": 1, "decoder_layers": 1}),
     "dab-detr": TinyType(_dab_detr, _detr_processor("ConditionalDetrImageProcessor"), {"encoder_layers": 1, "decoder_layers": 1}),
+    # aspect-preserving, so that the canvas breaks the 28-px window grid and the family pads it
+    "rf-detr": TinyType(_rf_detr, lambda: hf.RfDetrImageProcessor(size={"shortest_edge": 224, "longest_edge": 400}), {}),
     "deformable-detr": TinyType(_deformable_detr, _detr_processor("DeformableDetrImageProcessor"), {"encoder_layers": 1}),
 }
