@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from support.hf import _labels, constant_weights, hf
+from support.hf import _labels, constant_weights, hf, make_selective
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,11 @@ def _rf_detr(**overrides: Any) -> torch.nn.Module:
     return hf.RfDetrForObjectDetection(hf.RfDetrConfig(**{**kw, **overrides}))
 
 
+def _table_transformer(**overrides: Any) -> torch.nn.Module:
+    kw = dict(backbone_config=_resnet(), **DETR_COMMON, **_labels())
+    return make_selective(hf.TableTransformerForObjectDetection(hf.TableTransformerConfig(**{**kw, **overrides})))
+
+
 TYPES: dict[str, TinyType] = {
     "rt-detr-v2": TinyType(_rt_detr_v2, _rt_processor, {"encoder_layers": 0}),
     "d-fine": TinyType(_d_fine, _rt_processor, {"encoder_layers": 0}),
@@ -121,5 +126,6 @@ TYPES: dict[str, TinyType] = {
     "dab-detr": TinyType(_dab_detr, _detr_processor("ConditionalDetrImageProcessor"), {"encoder_layers": 1, "decoder_layers": 1}),
     # aspect-preserving, so that the canvas breaks the 28-px window grid and the family pads it
     "rf-detr": TinyType(_rf_detr, lambda: hf.RfDetrImageProcessor(size={"shortest_edge": 224, "longest_edge": 400}), {}),
+    "table-transformer": TinyType(_table_transformer, _detr_processor("DetrImageProcessor"), {"encoder_layers": 1, "decoder_layers": 1}),
     "deformable-detr": TinyType(_deformable_detr, _detr_processor("DeformableDetrImageProcessor"), {"encoder_layers": 1}),
 }
