@@ -247,6 +247,7 @@ PROBES: tuple[Probe, ...] = (
     _hf_probe("deformable-detr", fill=(124, 116, 104)),
     _hf_probe("conditional-detr", relevance=True, fill=(124, 116, 104)),
     _hf_probe("dab-detr", relevance=True, fill=(124, 116, 104)),
+    _hf_probe("lw-detr", fill=(124, 116, 104), spot=False),  # LayerNorm'd projectors, as RF-DETR
     _hf_probe("table-transformer", relevance=True, fill=(124, 116, 104)),
     _hf_probe("rf-detr", fill=(124, 116, 104), spot=False),  # its LayerNorm'd projector maps a constant-weight twin to a constant
 )

@@ -117,6 +117,14 @@ def _table_transformer(**overrides: Any) -> torch.nn.Module:
     return make_selective(hf.TableTransformerForObjectDetection(hf.TableTransformerConfig(**{**kw, **overrides})))
 
 
+def _lw_detr(**overrides: Any) -> torch.nn.Module:
+    backbone = hf.LwDetrViTConfig(hidden_size=48, num_hidden_layers=4, num_attention_heads=3, image_size=256, pretrain_image_size=224,
+                                  patch_size=16, window_block_indices=[0, 2], out_indices=[1, 3], num_windows=4)
+    kw = dict(backbone_config=backbone, projector_scale_factors=[2.0, 0.5], d_model=64, decoder_layers=2, decoder_self_attention_heads=4,
+              decoder_cross_attention_heads=4, decoder_ffn_dim=128, num_queries=30, group_detr=3, attn_implementation="eager", **_labels())
+    return hf.LwDetrForObjectDetection(hf.LwDetrConfig(**{**kw, **overrides}))
+
+
 TYPES: dict[str, TinyType] = {
     "rt-detr-v2": TinyType(_rt_detr_v2, _rt_processor, {"encoder_layers": 0}),
     "d-fine": TinyType(_d_fine, _rt_processor, {"encoder_layers": 0}),
@@ -127,5 +135,6 @@ TYPES: dict[str, TinyType] = {
     # aspect-preserving, so that the canvas breaks the 28-px window grid and the family pads it
     "rf-detr": TinyType(_rf_detr, lambda: hf.RfDetrImageProcessor(size={"shortest_edge": 224, "longest_edge": 400}), {}),
     "table-transformer": TinyType(_table_transformer, _detr_processor("DetrImageProcessor"), {"encoder_layers": 1, "decoder_layers": 1}),
+    "lw-detr": TinyType(_lw_detr, _detr_processor("DeformableDetrImageProcessor"), {}),
     "deformable-detr": TinyType(_deformable_detr, _detr_processor("DeformableDetrImageProcessor"), {"encoder_layers": 1}),
 }

@@ -24,7 +24,6 @@ attention lies before the target layer; the error names the alternatives.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +32,7 @@ from torch import nn
 
 from ..handles import Handles
 from .family import SIGMOID_TOP_K
-from .shapes import DecoderFamily
+from .shapes import DecoderFamily, padded_inputs
 
 HANDLES = Handles(
     name="rf-detr",
@@ -49,16 +48,6 @@ def window_multiple(config: Any) -> int:
     backbone = config.backbone_config
     patch = backbone.patch_size if isinstance(backbone.patch_size, int) else backbone.patch_size[0]
     return int(patch) * int(getattr(backbone, "num_windows", 1) or 1)
-
-
-def padded_inputs(processor: Any, images: list[torch.Tensor], multiple: int) -> Any:
-    """The processor's inputs, padded bottom/right (its own ``pad_size``) to multiples of ``multiple`` when needed."""
-    inputs = processor(images=images, return_tensors="pt", input_data_format="channels_first")
-    h, w = inputs["pixel_values"].shape[-2:]
-    size = {"height": math.ceil(h / multiple) * multiple, "width": math.ceil(w / multiple) * multiple}
-    if (size["height"], size["width"]) == (h, w):
-        return inputs
-    return processor(images=images, return_tensors="pt", input_data_format="channels_first", do_pad=True, pad_size=size)
 
 
 @dataclass(frozen=True, eq=False)

@@ -17,6 +17,7 @@ model's) and, for the encoder-decoder shape, whether Chefer et al.'s attention r
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,17 @@ def leaves_of(capture: Capture) -> OrderedDict[str, torch.Tensor]:
 def tokens(leaves: OrderedDict[str, torch.Tensor]) -> torch.Tensor:
     """``FloatTensor[1, sum(h * w), C]``: every level flattened row-major, concatenated in order."""
     return torch.cat([leaf.flatten(2).transpose(1, 2) for leaf in leaves.values()], dim=1)
+
+
+def padded_inputs(processor: Any, images: list[torch.Tensor], multiple: int) -> Any:
+    """The processor's inputs, padded bottom/right (its own ``pad_size``, with a pixel mask) to multiples of
+    ``multiple`` when its canvas is not: a windowed backbone's canvas constraint (RF-DETR, LW-DETR)."""
+    inputs = processor(images=images, return_tensors="pt", input_data_format="channels_first")
+    h, w = inputs["pixel_values"].shape[-2:]
+    size = {"height": math.ceil(h / multiple) * multiple, "width": math.ceil(w / multiple) * multiple}
+    if (size["height"], size["width"]) == (h, w):
+        return inputs
+    return processor(images=images, return_tensors="pt", input_data_format="channels_first", do_pad=True, pad_size=size)
 
 
 def no_relevance(name: str, why: str) -> DetectorRuntimeError:
