@@ -182,7 +182,8 @@ def _hf_reference(detector: Detector, image: np.ndarray, analysis: object, detec
     from support.hf import full_graph_gradients
 
     query = detector.family.query_of(analysis.capture, detection)  # type: ignore[attr-defined]
-    return full_graph_gradients(detector, image, query, detection.label - 1)
+    shapes = [tuple(v.shape) for v in analysis.capture.levels.values()]  # type: ignore[attr-defined]
+    return full_graph_gradients(detector, image, query, detection.label - 1, shapes)
 
 
 def _hf_directional(detector: Detector, analysis: object, detection: Detection, gradients: list[torch.Tensor]) -> tuple[float, float, float]:
@@ -248,6 +249,7 @@ PROBES: tuple[Probe, ...] = (
     _hf_probe("conditional-detr", relevance=True, fill=(124, 116, 104)),
     _hf_probe("dab-detr", relevance=True, fill=(124, 116, 104)),
     _hf_probe("lw-detr", fill=(124, 116, 104), spot=False),  # LayerNorm'd projectors, as RF-DETR
+    _hf_probe("yolos", relevance=True, fill=(124, 116, 104)),
     _hf_probe("table-transformer", relevance=True, fill=(124, 116, 104)),
     _hf_probe("rf-detr", fill=(124, 116, 104), spot=False),  # its LayerNorm'd projector maps a constant-weight twin to a constant
 )

@@ -157,8 +157,10 @@ def tiny_detector(family: str) -> Detector:
     return hf_detector(model(family), processor(family), threshold=median_score(family), name=f"tiny-{family}")
 
 
-def full_graph_gradients(detector: Detector, image: np.ndarray, query: int, label: int) -> list[torch.Tensor]:
-    """``d logits[0, query, label] / d level`` through one autograd forward of the whole model."""
+def full_graph_gradients(detector: Detector, image: np.ndarray, query: int, label: int,
+                         shapes: list[tuple[int, ...]] | None = None) -> list[torch.Tensor]:
+    """``d logits[0, query, label] / d level`` through one autograd forward of the whole model (a level
+    that is a token sequence, YOLOS', is laid on its grid: ``shapes`` are the levels' ``(C, h, w)``)."""
     model, family = detector.model, detector.family
     x = family.inputs(family.image_processor(), [torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)], model)
     leaves: dict[int, torch.Tensor] = {}
@@ -177,8 +179,10 @@ def full_graph_gradients(detector: Detector, image: np.ndarray, query: int, labe
     finally:
         for handle in handles:
             handle.remove()
-    grads = torch.autograd.grad(logits[0, query, label], [leaves[i] for i in sorted(leaves)])
-    return [g[0] for g in grads]
+    grads = [g[0] for g in torch.autograd.grad(logits[0, query, label], [leaves[i] for i in sorted(leaves)])]
+    if shapes is not None:  # [1 + HW + D, C] tokens -> [C, h, w]
+        grads = [g[1 : 1 + s[1] * s[2]].t().reshape(s) if g.dim() == 2 else g for g, s in zip(grads, shapes, strict=True)]
+    return grads
 
 
 def _double(value):

@@ -24,12 +24,13 @@ class TinyType:
     make: Callable[..., torch.nn.Module]
     processor: Callable[[], Any]
     spot: dict[str, Any]
+    twin: Callable[[torch.nn.Module], torch.nn.Module] = constant_weights
 
     def build(self) -> torch.nn.Module:
         return self.make().eval()
 
     def spot_twin(self) -> torch.nn.Module:
-        return constant_weights(self.make(**self.spot).eval())
+        return self.twin(self.make(**self.spot).eval())
 
 
 RT_COMMON = {"encoder_hidden_dim": 64, "d_model": 64, "hidden_expansion": 0.5, "decoder_layers": 2, "decoder_in_channels": [64, 64, 64],
@@ -125,6 +126,34 @@ def _lw_detr(**overrides: Any) -> torch.nn.Module:
     return hf.LwDetrForObjectDetection(hf.LwDetrConfig(**{**kw, **overrides}))
 
 
+def _yolos(**overrides: Any) -> torch.nn.Module:
+    kw = dict(hidden_size=64, num_hidden_layers=3, num_attention_heads=4, intermediate_size=128, image_size=[320, 320], patch_size=16,
+              num_detection_tokens=10, use_mid_position_embeddings=True, attn_implementation="eager", **_labels())
+    model = hf.YolosForObjectDetection(hf.YolosConfig(**{**kw, **overrides}))
+    with torch.no_grad():  # random detection tokens are all zeros: spread them so queries differ
+        model.vit.embeddings.detection_tokens.normal_(0.0, 1.0)
+    return model
+
+
+def _identity_vit(model: torch.nn.Module) -> torch.nn.Module:
+    """YOLOS whose patch tokens are the averaged brightness of their patch up to the target layer: an averaging
+    patch convolution (its bias maps black, ImageNet-normalised, to 0: there is no ReLU to do it), no position
+    embeddings, attention and MLP outputs zeroed (each layer is the identity)."""
+    constant_weights(model)
+    black = sum(m / s for m, s in zip((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), strict=True)) / 3
+    with torch.no_grad():
+        model.vit.embeddings.patch_embeddings.projection.bias.fill_(black)
+        model.vit.embeddings.position_embeddings.zero_()
+        mid = getattr(getattr(model.vit.encoder, "interpolation", None), "mid_position_embeddings", None)
+        if mid is not None:
+            mid.zero_()
+        for layer in model.vit.encoder.layer:
+            for linear in (layer.attention.output.dense, layer.output.dense):
+                linear.weight.zero_()
+                linear.bias.zero_()
+    return model
+
+
 TYPES: dict[str, TinyType] = {
     "rt-detr-v2": TinyType(_rt_detr_v2, _rt_processor, {"encoder_layers": 0}),
     "d-fine": TinyType(_d_fine, _rt_processor, {"encoder_layers": 0}),
@@ -136,5 +165,6 @@ TYPES: dict[str, TinyType] = {
     "rf-detr": TinyType(_rf_detr, lambda: hf.RfDetrImageProcessor(size={"shortest_edge": 224, "longest_edge": 400}), {}),
     "table-transformer": TinyType(_table_transformer, _detr_processor("DetrImageProcessor"), {"encoder_layers": 1, "decoder_layers": 1}),
     "lw-detr": TinyType(_lw_detr, _detr_processor("DeformableDetrImageProcessor"), {}),
+    "yolos": TinyType(_yolos, _detr_processor("YolosImageProcessor"), {}, _identity_vit),
     "deformable-detr": TinyType(_deformable_detr, _detr_processor("DeformableDetrImageProcessor"), {"encoder_layers": 1}),
 }
