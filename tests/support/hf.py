@@ -212,7 +212,9 @@ def directional_derivatives(detector: Detector, analysis, detection, gradients: 
     for m in model.modules():  # RMSNorms compute in float32 whatever the input (DEIMv2's decoder): keep float64
         if type(m).__name__.endswith("RMSNorm") and hasattr(m, "variance_epsilon"):
             m.forward = functools.partial(_rms_norm64, m)
-    calls = {n: {k: _double(v) for k, v in kw.items()} for n, kw in capture.memo["calls"].items()}
+    names = {id(m): n for n, m in detector.model.named_modules()}  # recorded modules (PP-DocLayoutV3's heads): the copy's
+    calls = {n: {k: model.get_submodule(names[id(v)]) if isinstance(v, torch.nn.Module) else _double(v) for k, v in kw.items()}
+             for n, kw in capture.memo["calls"].items()}
     generator = torch.Generator().manual_seed(0)
     # each level's direction at the level's own scale (random models may carry maps of magnitude 1e-13)
     directions = [torch.randn(v.shape, generator=generator, dtype=torch.float64) * max(float(v.abs().max()), 1e-30)

@@ -154,6 +154,24 @@ def _identity_vit(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
+def _unit_scale(model: torch.nn.Module) -> torch.nn.Module:
+    """He-initialised convolutions: transformers' initialisation leaves a tiny HGNetV2 model with maps of magnitude
+    ~1e-22, whose gradients (~1e22) overflow GradCAM++'s cubes in float32."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                torch.nn.init.kaiming_normal_(m.weight)
+    return model
+
+
+def _pp_doclayout_v3(**overrides: Any) -> torch.nn.Module:
+    backbone = _hgnet()
+    backbone.out_features = ["stage1", "stage2", "stage3", "stage4"]
+    kw = dict(backbone_config=backbone, encoder_in_channels=[64, 128, 256], x4_feat_dim=32, mask_feature_channels=[32, 32],
+              num_prototypes=8, **RT_COMMON, **_labels())
+    return _unit_scale(hf.PPDocLayoutV3ForObjectDetection(hf.PPDocLayoutV3Config(**{**kw, **overrides})))
+
+
 TYPES: dict[str, TinyType] = {
     "rt-detr-v2": TinyType(_rt_detr_v2, _rt_processor, {"encoder_layers": 0}),
     "d-fine": TinyType(_d_fine, _rt_processor, {"encoder_layers": 0}),
@@ -166,5 +184,7 @@ TYPES: dict[str, TinyType] = {
     "table-transformer": TinyType(_table_transformer, _detr_processor("DetrImageProcessor"), {"encoder_layers": 1, "decoder_layers": 1}),
     "lw-detr": TinyType(_lw_detr, _detr_processor("DeformableDetrImageProcessor"), {}),
     "yolos": TinyType(_yolos, _detr_processor("YolosImageProcessor"), {}, _identity_vit),
+    "pp-doclayout-v3": TinyType(_pp_doclayout_v3, lambda: hf.PPDocLayoutV3ImageProcessor(size={"height": 320, "width": 320}),
+                                {"encoder_layers": 0}),
     "deformable-detr": TinyType(_deformable_detr, _detr_processor("DeformableDetrImageProcessor"), {"encoder_layers": 1}),
 }

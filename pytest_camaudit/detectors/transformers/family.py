@@ -109,6 +109,37 @@ def checked_queries(name: str, rule: str, queries: torch.Tensor, labels: torch.T
     return queries
 
 
+def tag_boxes(pred_boxes: torch.Tensor) -> torch.Tensor:
+    """``FloatTensor[B, Q, n]`` boxes whose every coordinate decodes to the query's index: ``cx = cy = q`` and
+    zero size (``n = 4``), or zero corner offsets stored as ``+0.5`` (PP-DocLayoutV4's ``n = 10`` quads)."""
+    b, q, n = pred_boxes.shape
+    tags = torch.arange(q, dtype=pred_boxes.dtype, device=pred_boxes.device)[None, :, None].expand(b, q, n).clone()
+    tags[..., 2:] = 0.0 if n == 4 else 0.5
+    return tags
+
+
+def tagged_queries(name: str, processor: Any, output: Any, threshold: float, result: dict[str, torch.Tensor]) -> torch.Tensor:
+    """``LongTensor[N]``: the query of each row of ``processor.post_process_object_detection`` for one image's ``output``.
+
+    The **tag rule**, for any processor (it selects, thresholds, re-sorts as it likes): the same output
+    is post-processed again with ``pred_boxes`` replaced by :func:`tag_boxes` at target size ``(1, 1)``,
+    so every returned box *is* its row's query index; its labels and scores must be ``result``'s
+    (the model's labels, 0-based, and scores). Masks (PP-DocLayoutV3) are cut to 1×1 for the re-run.
+    """
+    fields = {**output, "pred_boxes": tag_boxes(output["pred_boxes"])}
+    if fields.get("out_masks") is not None:
+        fields["out_masks"] = fields["out_masks"][..., :1, :1]
+    (rows,) = processor.post_process_object_detection(type(output)(**fields), threshold=threshold, target_sizes=[(1, 1)])
+    boxes = rows["boxes"].detach().cpu()
+    boxes = boxes.reshape(boxes.shape[0], -1) if boxes.numel() else boxes.reshape(0, 1)
+    queries = boxes[:, 0].round().long()
+    if not torch.allclose(boxes, queries[:, None].to(boxes.dtype).expand_as(boxes), atol=1e-3):
+        raise DetectorRuntimeError(f"the {name} processor's post-processing moved the tagged boxes; the plugin cannot trace "
+                                   "its detections to decoder queries")
+    return checked_queries(name, "the tag rule (post-processing re-run on query-index boxes)", queries,
+                           rows["labels"].long().cpu(), rows["scores"].detach().cpu(), result)
+
+
 @dataclass
 class Replay:
     """The transformer re-run, with autograd, from detached leaves of one capture's levels.
@@ -156,6 +187,8 @@ class TransformerFamily(Family):
     """Per recorded call, the keyword argument a replay recomputes from the levels (not kept)."""
     query_rule: ClassVar[QueryRule] = SOFTMAX_WITHOUT_NO_OBJECT
     """How ``post_process_object_detection`` picks its rows (each detection's decoder query)."""
+    traced_by_tags: ClassVar[bool] = False
+    """Trace detections by :func:`tagged_queries` (any processor, e.g. one that re-sorts its rows) instead of :attr:`query_rule`."""
     decoder_layer: ClassVar[int | str] = -1
     """Which decoder layer's logits are the model's: an index, or the name of the config attribute holding it (``"eval_idx"``)."""
     box_local_gradients = True
@@ -219,6 +252,8 @@ class TransformerFamily(Family):
         points["inputs"] = HookPoint(model, "call", take=_inputs)
         points["logits"] = HookPoint(model, take=lambda out: out.logits.detach())
         points.update({f"call:{n}": HookPoint(m, "call", take=_kwargs) for n, m in self.call_modules(model).items()})
+        if self.traced_by_tags:
+            points["output"] = HookPoint(model)
         return points
 
     def features(self, captured: dict[str, Any]) -> Any:
@@ -257,13 +292,25 @@ class TransformerFamily(Family):
         if "logits" not in captured or not names:
             return {}
         calls = {n: {k: v for k, v in captured[f"call:{n}"].items() if k != self.recomputed.get(n)} for n in names}
+        if self.traced_by_tags:
+            result = self._result(capture.detections, torch.float32)
+            rows = tagged_queries(self.name, self.image_processor(), captured["output"], self.threshold, result)
+            return {"queries": self.decoder_queries(detector.model, captured["output"], rows).cpu(), "calls": calls}
         return {"queries": self.queries(captured["logits"][0], capture.detections).cpu(), "calls": calls}
+
+    def decoder_queries(self, model: Any, output: Any, rows: torch.Tensor) -> torch.Tensor:
+        """The decoder query of each of ``output.logits``' ``rows`` (the same, unless the model permutes its queries)."""
+        return rows
+
+    @staticmethod
+    def _result(detections: list[Detection], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        return {"labels": torch.tensor([d.label - 1 for d in detections], dtype=torch.long),
+                "scores": torch.tensor([d.score for d in detections], dtype=dtype)}
 
     def queries(self, logits: torch.Tensor, detections: list[Detection]) -> torch.Tensor:
         """``LongTensor[N]``: the decoder query of each detection, by :attr:`query_rule`, checked against them."""
         queries, labels, scores = self.query_rule.rows(logits, self.threshold)
-        result = {"labels": torch.tensor([d.label - 1 for d in detections], dtype=torch.long),
-                  "scores": torch.tensor([d.score for d in detections], dtype=scores.dtype)}
+        result = self._result(detections, scores.dtype)
         return checked_queries(self.name, self.query_rule.description, queries, labels, scores, result)
 
     def replay_for(self, detector: DetectorView, capture: Capture, attentions: bool = False) -> Replay:
