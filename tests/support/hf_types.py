@@ -172,6 +172,11 @@ def _pp_doclayout_v3(**overrides: Any) -> torch.nn.Module:
     return _unit_scale(hf.PPDocLayoutV3ForObjectDetection(hf.PPDocLayoutV3Config(**{**kw, **overrides})))
 
 
+def _pp_doclayout_v4(**overrides: Any) -> torch.nn.Module:
+    kw = dict(backbone_config=_hgnet(), encoder_in_channels=[64, 128, 256], hidden_size=64, **RT_COMMON, **_labels())
+    return _unit_scale(hf.PPDocLayoutV4ForObjectDetection(hf.PPDocLayoutV4Config(**{**kw, **overrides})))
+
+
 TYPES: dict[str, TinyType] = {
     "rt-detr-v2": TinyType(_rt_detr_v2, _rt_processor, {"encoder_layers": 0}),
     "d-fine": TinyType(_d_fine, _rt_processor, {"encoder_layers": 0}),
@@ -185,6 +190,8 @@ TYPES: dict[str, TinyType] = {
     "lw-detr": TinyType(_lw_detr, _detr_processor("DeformableDetrImageProcessor"), {}),
     "yolos": TinyType(_yolos, _detr_processor("YolosImageProcessor"), {}, _identity_vit),
     "pp-doclayout-v3": TinyType(_pp_doclayout_v3, lambda: hf.PPDocLayoutV3ImageProcessor(size={"height": 320, "width": 320}),
+                                {"encoder_layers": 0}),
+    "pp-doclayout-v4": TinyType(_pp_doclayout_v4, lambda: hf.PPDocLayoutV4ImageProcessor(size={"height": 320, "width": 320}),
                                 {"encoder_layers": 0}),
     "deformable-detr": TinyType(_deformable_detr, _detr_processor("DeformableDetrImageProcessor"), {"encoder_layers": 1}),
 }
