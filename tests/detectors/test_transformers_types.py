@@ -26,12 +26,12 @@ from pytest_camaudit.detectors.loading import load_detector
 from pytest_camaudit.errors import ModelLoadError
 
 TYPES = ("rt-detr-v2", "d-fine", "deimv2", "deformable-detr", "conditional-detr", "dab-detr", "rf-detr", "lw-detr",
-         "table-transformer", "yolos", "pp-doclayout-v3", "pp-doclayout-v4")
+         "table-transformer", "yolos", "pp-doclayout-v2", "pp-doclayout-v3", "pp-doclayout-v4")
 DEFAULTS = {"rt-detr-v2": "RTDetrImageProcessor", "d-fine": "RTDetrImageProcessor", "deimv2": "RTDetrImageProcessor",
             "deformable-detr": "DeformableDetrImageProcessor", "conditional-detr": "ConditionalDetrImageProcessor",
             "dab-detr": "ConditionalDetrImageProcessor", "rf-detr": "RfDetrImageProcessor",
             "lw-detr": "DeformableDetrImageProcessor", "table-transformer": "DetrImageProcessor", "yolos": "YolosImageProcessor",
-            "pp-doclayout-v3": "PPDocLayoutV3ImageProcessor", "pp-doclayout-v4": "PPDocLayoutV4ImageProcessor"}
+            "pp-doclayout-v2": "PPDocLayoutV2ImageProcessor", "pp-doclayout-v3": "PPDocLayoutV3ImageProcessor", "pp-doclayout-v4": "PPDocLayoutV4ImageProcessor"}
 """The processor each family builds offline for a folder without ``preprocessor_config.json``."""
 
 

@@ -252,6 +252,7 @@ PROBES: tuple[Probe, ...] = (
     _hf_probe("yolos", relevance=True, fill=(124, 116, 104)),
     _hf_probe("pp-doclayout-v3", fill=(0, 0, 0)),  # its processor "normalises" with mean 0
     _hf_probe("pp-doclayout-v4", fill=(0, 0, 0)),
+    _hf_probe("pp-doclayout-v2", fill=(0, 0, 0)),
     _hf_probe("table-transformer", relevance=True, fill=(124, 116, 104)),
     _hf_probe("rf-detr", fill=(124, 116, 104), spot=False),  # its LayerNorm'd projector maps a constant-weight twin to a constant
 )

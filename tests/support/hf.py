@@ -175,7 +175,8 @@ def full_graph_gradients(detector: Detector, image: np.ndarray, query: int, labe
     handles = [m.register_forward_hook(leaf(i)) for i, m in enumerate(family.level_modules(model))]
     try:
         with torch.enable_grad():
-            logits = model(**x).logits
+            out = model(**x)  # PP-DocLayoutV2 permutes its queries into out.logits: its decoder's own order
+            logits = out.intermediate_logits[:, -1] if family.name == "pp-doclayout-v2" else out.logits
     finally:
         for handle in handles:
             handle.remove()

@@ -177,6 +177,16 @@ def _pp_doclayout_v4(**overrides: Any) -> torch.nn.Module:
     return _unit_scale(hf.PPDocLayoutV4ForObjectDetection(hf.PPDocLayoutV4Config(**{**kw, **overrides})))
 
 
+def _pp_doclayout_v2(**overrides: Any) -> torch.nn.Module:
+    from transformers.models.pp_doclayout_v2.configuration_pp_doclayout_v2 import PPDocLayoutV2ReadingOrderConfig
+
+    order = PPDocLayoutV2ReadingOrderConfig(hidden_size=64, num_attention_heads=4, intermediate_size=128, num_hidden_layers=1,
+                                            coordinate_size=16, shape_size=0)
+    kw = dict(backbone_config=_hgnet(), encoder_in_channels=[64, 128, 256], reading_order_config=order,
+              class_thresholds=[0.5] * 5, class_order=list(range(5)), **RT_COMMON, **_labels())
+    return _unit_scale(hf.PPDocLayoutV2ForObjectDetection(hf.PPDocLayoutV2Config(**{**kw, **overrides})))
+
+
 TYPES: dict[str, TinyType] = {
     "rt-detr-v2": TinyType(_rt_detr_v2, _rt_processor, {"encoder_layers": 0}),
     "d-fine": TinyType(_d_fine, _rt_processor, {"encoder_layers": 0}),
@@ -192,6 +202,8 @@ TYPES: dict[str, TinyType] = {
     "pp-doclayout-v3": TinyType(_pp_doclayout_v3, lambda: hf.PPDocLayoutV3ImageProcessor(size={"height": 320, "width": 320}),
                                 {"encoder_layers": 0}),
     "pp-doclayout-v4": TinyType(_pp_doclayout_v4, lambda: hf.PPDocLayoutV4ImageProcessor(size={"height": 320, "width": 320}),
+                                {"encoder_layers": 0}),
+    "pp-doclayout-v2": TinyType(_pp_doclayout_v2, lambda: hf.PPDocLayoutV2ImageProcessor(size={"height": 320, "width": 320}),
                                 {"encoder_layers": 0}),
     "deformable-detr": TinyType(_deformable_detr, _detr_processor("DeformableDetrImageProcessor"), {"encoder_layers": 1}),
 }
