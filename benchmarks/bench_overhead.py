@@ -75,7 +75,7 @@ def workflows(bench: Bench) -> dict[str, Workflow]:
 
 
 HF_TYPES = ("detr", "rt-detr", "rt-detr-v2", "d-fine", "deimv2", "deformable-detr", "conditional-detr", "dab-detr",
-            "table-transformer", "rf-detr", "lw-detr")
+            "table-transformer", "rf-detr", "lw-detr", "yolos", "pp-doclayout-v2", "pp-doclayout-v3", "pp-doclayout-v4")
 """The transformers families benchmarked by ``--hf-only`` (``--hf-types`` picks some)."""
 
 
@@ -111,8 +111,26 @@ def hf_model(hf: object, family: str) -> tuple[torch.nn.Module, object]:
         "lw-detr": (lambda: t.LwDetrForObjectDetection(t.LwDetrConfig(projector_scale_factors=[1.0], **eager)),
                     lambda: t.DeformableDetrImageProcessor(size={"height": 640, "width": 640})),
     }
+    build.update(_more(t, keep, eager))
     model, processor = build[family]
     return model().eval(), processor()
+
+
+def _more(t: Any, keep: dict[str, Any], eager: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """YOLOS (its processor told to keep 480×640) and PP-DocLayout (800×800 stretches; V2's config given the
+    per-class thresholds and reading order every checkpoint sets: its own default leaves them empty)."""
+
+    def v2() -> Any:
+        config = t.PPDocLayoutV2Config(**eager)
+        n = config.num_labels
+        return t.PPDocLayoutV2ForObjectDetection(t.PPDocLayoutV2Config(class_thresholds=[0.5] * n, class_order=list(range(n)), **eager))
+
+    return {
+        "yolos": (lambda: t.YolosForObjectDetection(t.YolosConfig(**eager)), lambda: t.YolosImageProcessor(**keep)),
+        "pp-doclayout-v2": (v2, t.PPDocLayoutV2ImageProcessor),
+        "pp-doclayout-v3": (lambda: t.PPDocLayoutV3ForObjectDetection(t.PPDocLayoutV3Config(**eager)), t.PPDocLayoutV3ImageProcessor),
+        "pp-doclayout-v4": (lambda: t.PPDocLayoutV4ForObjectDetection(t.PPDocLayoutV4Config(**eager)), t.PPDocLayoutV4ImageProcessor),
+    }
 
 
 def hf_workflows(family: str) -> dict[str, Workflow]:
