@@ -1,9 +1,11 @@
 """What every transformers DETR-style family shares: running, capture, labels, query rules, the replay.
 
-The families are one module each beside this one (:mod:`.detr`, :mod:`.rtdetr`); each declares its
-model types and classes (``HANDLES``) and subclasses :class:`TransformerFamily` with where its maps
-are, how its transformer re-runs, and two declarations: its :class:`QueryRule` (how
-``post_process_object_detection`` picks its rows) and its ``decoder_layer`` (whose logits are the model's).
+The families are one module each beside this one (:mod:`.detr`, :mod:`.rtdetr`, :mod:`.d_fine`…); each
+declares its model types and classes (``HANDLES``) and subclasses :class:`TransformerFamily` (mostly
+through one of the two replay shapes of :mod:`.shapes`) with where its maps are, how its transformer
+re-runs, and its declarations: its :class:`QueryRule` (how ``post_process_object_detection`` picks its
+rows) or ``traced_by_tags`` (:func:`tagged_queries`, for processors that re-sort their rows), its
+``decoder_layer`` (whose logits are the model's) and, where the canvas is constrained, :meth:`TransformerFamily.inputs`.
 
 **Labels.** transformers' labels are 0-based without background; the plugin keeps index 0 for
 ``__background__`` (:meth:`Detector.label_index` never returns it). So, as for ultralytics, the
