@@ -16,10 +16,10 @@ dilutes any ratio measured next to it (camaudit/bare read 1.19 that way and 1.31
 before the speed-ups that this benchmark now reports).
 
 Targets (issue 3): camaudit / bare ≤ 1.10 on ``fasterrcnn_resnet50_fpn`` (random weights,
-480×640 input) and on the embedded ``shapes`` detector; (issue 11) on Hugging Face DETR and RT-DETR
-(``detr``, ``rt-detr``: the R50 models of ``DetrConfig`` / ``RTDetrConfig``'s defaults, random
-weights, torch seed 0, built offline; 480×640 noise, which DETR's processor is told to keep at
-480×640 and RT-DETR's stretches to its default 640×640). Their ``bare``
+480×640 input) and on the embedded ``shapes`` detector; (issues 11, 18) on every Hugging Face
+family (:data:`HF_TYPES`: each model at its config's defaults, random weights, torch seed 0, built
+offline, :func:`hf_model`; 480×640 noise, which the DETR-v1 family's processors are told to keep at
+480×640 and the others stretch to their checkpoints' square canvas). Their ``bare``
 is what a plain accuracy test with transformers pays: processor, model and
 ``post_process_object_detection`` under ``torch.no_grad()``; grad-cam has no recipe for them (no seed column).
 And on ultralytics YOLO (``--yolo-only``; the ``yolo`` extra): the shipped ``shapes-yolo`` on its
@@ -35,7 +35,8 @@ does without ``predict()``: the stretch to 640×640, the module under ``torch.no
     python benchmarks/bench_overhead.py            # both models (201 pairs on shapes, 7 on R50)
     python benchmarks/bench_overhead.py --quick    # shapes only
     python benchmarks/bench_overhead.py --quick --reps 21 --threads 2
-    python benchmarks/bench_overhead.py --hf-only --threads 2   # DETR and RT-DETR only (21 pairs each)
+    python benchmarks/bench_overhead.py --hf-only --threads 2   # the transformers families only (21 pairs each)
+    python benchmarks/bench_overhead.py --hf-only --hf-types d-fine,rf-detr --reps 5 --threads 2
     python benchmarks/bench_overhead.py --yolo-only --threads 2 # the YOLOs only (101 pairs each)
     python benchmarks/bench_overhead.py --rtdetr-only --threads 2   # rtdetr-l only (7 pairs)
 
@@ -47,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from _common import Bench, Paired, add_threads_arg, load, paired, set_threads
@@ -78,8 +80,67 @@ def workflows(bench: Bench) -> dict[str, Workflow]:
     return {"bare": bench.forward(), "seed": seed, "camaudit": ours}
 
 
+HF_TYPES = ("detr", "rt-detr", "rt-detr-v2", "d-fine", "deimv2", "deformable-detr", "conditional-detr", "dab-detr",
+            "table-transformer", "rf-detr", "lw-detr", "yolos", "pp-doclayout-v2", "pp-doclayout-v3", "pp-doclayout-v4")
+"""The transformers families benchmarked by ``--hf-only`` (``--hf-types`` picks some)."""
+
+
+def hf_model(hf: object, family: str) -> tuple[torch.nn.Module, object]:
+    """``(model, processor)`` of ``family`` at its config's defaults (random weights, eager attention, built offline).
+
+    The DETR-v1 family (DETR, Table Transformer, Conditional, DAB, Deformable) gets the transformers
+    ResNet-50 of ``use_timm_backbone=False`` (Deformable: its three timm-default stages) and a processor
+    told to keep 480×640; the others their checkpoints' processor (RT-DETR family 640×640, RF-DETR
+    560×560, LW-DETR 640×640 stretches). LW-DETR's own default has no projector level: ``[1.0]``, as
+    its checkpoints.
+    """
+    t: Any = hf
+    keep = {"size": {"shortest_edge": 480, "longest_edge": 640}}
+    eager = {"attn_implementation": "eager"}
+    v1 = {"use_timm_backbone": False, **eager}
+    build: dict[str, tuple[Any, Any]] = {
+        "detr": (lambda: t.DetrForObjectDetection(t.DetrConfig(**v1)), lambda: t.DetrImageProcessor(**keep)),
+        "rt-detr": (lambda: t.RTDetrForObjectDetection(t.RTDetrConfig(**eager)), t.RTDetrImageProcessor),
+        "rt-detr-v2": (lambda: t.RTDetrV2ForObjectDetection(t.RTDetrV2Config(**eager)), t.RTDetrImageProcessor),
+        "d-fine": (lambda: t.DFineForObjectDetection(t.DFineConfig(**eager)), t.RTDetrImageProcessor),
+        "deimv2": (lambda: t.Deimv2ForObjectDetection(t.Deimv2Config(**eager)), t.RTDetrImageProcessor),
+        "deformable-detr": (lambda: t.DeformableDetrForObjectDetection(t.DeformableDetrConfig(
+            backbone_config=t.ResNetConfig(out_features=["stage2", "stage3", "stage4"]), **v1)),
+            lambda: t.DeformableDetrImageProcessor(**keep)),
+        "conditional-detr": (lambda: t.ConditionalDetrForObjectDetection(t.ConditionalDetrConfig(**v1)),
+                             lambda: t.ConditionalDetrImageProcessor(**keep)),
+        "dab-detr": (lambda: t.DabDetrForObjectDetection(t.DabDetrConfig(**v1)), lambda: t.ConditionalDetrImageProcessor(**keep)),
+        "table-transformer": (lambda: t.TableTransformerForObjectDetection(t.TableTransformerConfig(**v1)),
+                              lambda: t.DetrImageProcessor(**keep)),
+        "rf-detr": (lambda: t.RfDetrForObjectDetection(t.RfDetrConfig(**eager)),
+                    lambda: t.RfDetrImageProcessor(size={"height": 560, "width": 560})),
+        "lw-detr": (lambda: t.LwDetrForObjectDetection(t.LwDetrConfig(projector_scale_factors=[1.0], **eager)),
+                    lambda: t.DeformableDetrImageProcessor(size={"height": 640, "width": 640})),
+    }
+    build.update(_more(t, keep, eager))
+    model, processor = build[family]
+    return model().eval(), processor()
+
+
+def _more(t: Any, keep: dict[str, Any], eager: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """YOLOS (its processor told to keep 480×640) and PP-DocLayout (800×800 stretches; V2's config given the
+    per-class thresholds and reading order every checkpoint sets: its own default leaves them empty)."""
+
+    def v2() -> Any:
+        config = t.PPDocLayoutV2Config(**eager)
+        n = config.num_labels
+        return t.PPDocLayoutV2ForObjectDetection(t.PPDocLayoutV2Config(class_thresholds=[0.5] * n, class_order=list(range(n)), **eager))
+
+    return {
+        "yolos": (lambda: t.YolosForObjectDetection(t.YolosConfig(**eager)), lambda: t.YolosImageProcessor(**keep)),
+        "pp-doclayout-v2": (v2, t.PPDocLayoutV2ImageProcessor),
+        "pp-doclayout-v3": (lambda: t.PPDocLayoutV3ForObjectDetection(t.PPDocLayoutV3Config(**eager)), t.PPDocLayoutV3ImageProcessor),
+        "pp-doclayout-v4": (lambda: t.PPDocLayoutV4ForObjectDetection(t.PPDocLayoutV4Config(**eager)), t.PPDocLayoutV4ImageProcessor),
+    }
+
+
 def hf_workflows(family: str) -> dict[str, Workflow]:
-    """``bare`` and ``camaudit`` for a random DETR-R50 (``family="detr"``) or RT-DETR-R50 (``"rt-detr"``)."""
+    """``bare`` and ``camaudit`` for the default-config model of a transformers ``family`` (:func:`hf_model`)."""
     from _common import noise_image
 
     from pytest_camaudit.detectors.transformers.folders import hf_detector
@@ -88,13 +149,8 @@ def hf_workflows(family: str) -> dict[str, Workflow]:
     from pytest_camaudit.engine.images import load_image
     from pytest_camaudit.methods import cam_for
 
-    hf = import_transformers()
     torch.manual_seed(0)
-    if family == "detr":
-        config = hf.DetrConfig(use_timm_backbone=False, use_pretrained_backbone=False, attn_implementation="eager")
-        model, processor = hf.DetrForObjectDetection(config).eval(), hf.DetrImageProcessor(size={"shortest_edge": 480, "longest_edge": 640})
-    else:
-        model, processor = hf.RTDetrForObjectDetection(hf.RTDetrConfig(attn_implementation="eager")).eval(), hf.RTDetrImageProcessor()
+    model, processor = hf_model(import_transformers(), family)
     detector = hf_detector(model, processor, name=family)
     image = noise_image()
     loaded, threshold = load_image(image), detector.family.threshold
@@ -179,7 +235,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=None, help="pairs per ratio (default: 201 on shapes, 7 on R50)")
     parser.add_argument("--quick", action="store_true", help="shapes model only")
-    parser.add_argument("--hf-only", action="store_true", help="DETR and RT-DETR only (needs the hf extra)")
+    parser.add_argument("--hf-only", action="store_true", help="the transformers families only (needs the hf extra)")
+    parser.add_argument("--hf-types", default=",".join(HF_TYPES), help=f"transformers families to run (default: all of {', '.join(HF_TYPES)})")
     parser.add_argument("--yolo-only", action="store_true", help="the YOLOs only (needs the yolo extra)")
     parser.add_argument("--rtdetr-only", action="store_true", help="ultralytics rtdetr-l only (needs the yolo extra)")
     add_threads_arg(parser, default=None)
@@ -191,7 +248,8 @@ def main() -> None:
     if not (args.quick or only):
         cases.append(("fasterrcnn_resnet50_fpn, random weights (480x640)", workflows(load("r50")), args.reps or 7))
     if not (args.quick or args.yolo_only or args.rtdetr_only):
-        cases += [(f"{f} R50, random weights (480x640)", hf_workflows(f), args.reps or 21) for f in ("detr", "rt-detr")]
+        cases += [(f"{f} default config, random weights (480x640)", hf_workflows(f), args.reps or 21)
+                  for f in args.hf_types.split(",") if f]
     if not (args.quick or args.hf_only or args.rtdetr_only):
         cases += [("shapes-yolo (160x160 scene)", yolo_workflows("shapes-yolo"), args.reps or 101),
                   ("yolo11n.yaml, random weights (480x640 at 640)", yolo_workflows("yolo11n.yaml"), args.reps or 101)]

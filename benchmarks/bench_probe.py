@@ -1,11 +1,11 @@
-"""How far the EigenCAM peak lands from a bright spot, in feature cells, for YOLO, DETR and RT-DETR.
+"""How far the EigenCAM peak lands from a bright spot, in feature cells, for YOLO and the transformers families.
 
 The alignment tests (``tests/detectors/test_ultralytics.py`` and ``test_huggingface.py``,
 ``test_bright_spot_lands_within_one_feature_cell``) assert a distance of at most one cell. This
 prints the distances themselves, with the same probe models, images and cell sizes: a 9×9 white
 spot at odd positions of odd, non-square black images, seen by a model whose levels are pooled
-brightness. YOLO's cell is that of the map's grid; DETR's and RT-DETR's that of the coarsest level
-(see the Hugging Face test's docstring). Needs the ``yolo`` and ``hf`` extras.
+brightness. YOLO's cell is that of the map's grid; the transformers families' (every probe of
+``tests/support/contract.py`` with a spot twin) that of the coarsest level (see the contract suite). Needs the ``yolo`` and ``hf`` extras.
 
     python benchmarks/bench_probe.py
 """
@@ -50,7 +50,9 @@ def main() -> None:
         analysis = CamEngine(probe_detector()).analyze(load_image(spot_image(h, w, cy, cx)))
         yolo.append(distance_in_cells(analysis, cy, cx, analysis.grid))
     rows.append(("ultralytics YOLO", yolo))
-    for family in ("detr", "rt-detr"):
+    from support.contract import PROBES
+
+    for family in [p.family for p in PROBES if p.spot is not None and p.requires == "transformers"]:  # every spot twin
         found = []
         for h, w, (cy, cx) in SPOTS:
             detector = hf_detector(hf.probe(family), hf.processor(family), threshold=1.0)

@@ -143,7 +143,10 @@ class AttentionMaps:
         encoder: per encoder layer, self-attention probabilities ``FloatTensor[1, heads, HW, HW]``.
         decoder: per decoder layer, self-attention ``FloatTensor[1, heads, Q, Q]``.
         cross: per decoder layer, cross-attention from queries to image tokens ``FloatTensor[1, heads, Q, HW]``.
-        query: the decoder query the detection came from.
+        query: the decoder query the detection came from (single stream: its token's index).
+        tokens: single-stream models (no decoder: YOLOS) only: the image tokens' positions in the
+            sequence (``decoder`` and ``cross`` are then empty and ``encoder`` holds ``[N, N]`` maps
+            over the whole sequence).
     """
 
     level: str
@@ -153,6 +156,7 @@ class AttentionMaps:
     decoder: list[torch.Tensor]
     cross: list[torch.Tensor]
     query: int
+    tokens: slice | None = None
 
 
 def default_levels(output: Any) -> OrderedDict[str, torch.Tensor]:

@@ -20,6 +20,10 @@ gives ``Ā = E_h[(∇A ⊙ A)⁺]`` per layer (eq. 5); with ``R_ii = I`` (image 
   cross-attention ``R_qi += R̄_qqᵀ Ā R̄_ii`` with ``R̄ = rownorm(R - I) + I`` (eqs. 8–10);
 * the answer is row ``query`` of ``R_qi``, one value per cell of the target layer.
 
+A single-stream detector (YOLOS: detection tokens appended to a ViT's sequence, no decoder) has only
+eq. 6: ``R = Π_l (I + Ā_l)`` over the whole sequence, and the answer is the detection token's row
+over the image tokens' columns (:func:`self_attention_rule`, as Chefer et al. do for a ViT).
+
 :func:`relevance_rules` computes that row without ``HW × HW`` products: ``R_ii`` enters only through
 its row sums and one row vector times it, both chains of vector-matrix products (``O(L·HW²)``
 instead of ``O(L·HW³)``; equal to the literal recursion to float32 precision). Rows that
@@ -103,6 +107,17 @@ def relevance_rules(encoder: list[torch.Tensor], decoder: list[torch.Tensor], cr
 
 
 
+def self_attention_rule(encoder: list[torch.Tensor], row: int, tokens: slice) -> torch.Tensor:
+    """Row ``row`` of ``R = Π_l (I + Ā_l)`` (eq. 6 alone, as Chefer et al. do for a ViT) over the columns
+    ``tokens``: ``FloatTensor[HW]``, for a single-stream transformer (YOLOS: detection tokens in the
+    encoder's sequence). ``encoder``: per layer ``Ā`` ``[N, N]`` over the whole sequence, first layer first."""
+    v = torch.zeros(encoder[0].shape[0], dtype=torch.float64, device=encoder[0].device)
+    v[row] = 1.0
+    for a in reversed(encoder):  # eᵀ (I + Ā_L) … (I + Ā_1)
+        v = v + v @ a.double()
+    return v[tokens].float()
+
+
 def relevance(analysis: ImageAnalysis, detection: Detection) -> tuple[str, torch.Tensor]:
     """``(level name, FloatTensor[h, w] ≥ 0)``: the relevance of ``detection`` over one level's cells (memoised per box).
 
@@ -114,7 +129,11 @@ def relevance(analysis: ImageAnalysis, detection: Detection) -> tuple[str, torch
     def compute() -> tuple[str, torch.Tensor]:
         try:
             maps = detector.family.attention_maps(detector, analysis.capture, detection)
-            cells = relevance_rules(*attention_bars(maps), maps.query)
+            bars = attention_bars(maps)
+            if maps.tokens is not None:
+                cells = self_attention_rule(bars[0], maps.query, maps.tokens)
+            else:
+                cells = relevance_rules(*bars, maps.query)
             return maps.level, cells.detach().reshape(maps.shape)
         except DetectorRuntimeError:
             raise

@@ -126,6 +126,17 @@ def _centred_stack(
     return centred, scale, spread
 
 
+def _unit_scale(levels: OrderedDict[str, torch.Tensor]) -> OrderedDict[str, torch.Tensor]:
+    """``levels`` times one power of two that brings their largest magnitude to [0.5, 1) (exact: the same
+    bits otherwise). Random-weight models can carry maps of magnitude 1e-13 … 1e-32, whose float32
+    Gram products underflow into denormals (slow) or zero (an empty map); the component is scale-free."""
+    peak = max((float(v.abs().max()) for v in levels.values() if v.numel()), default=0.0)
+    if not math.isfinite(peak) or peak == 0.0 or 2.0**-8 <= peak <= 2.0**8:
+        return levels
+    factor = math.ldexp(1.0, -math.frexp(peak)[1])
+    return OrderedDict((k, v * factor) for k, v in levels.items())
+
+
 def level_principal_component(
     levels: Mapping[str, torch.Tensor],
     geometry: Geometry,
@@ -153,7 +164,7 @@ def level_principal_component(
         is not finite, or constant over positions — no channel deviates from its mean by more than
         ``1e-6`` of the stack's largest magnitude — or its projection has no such range on ``grid``.
     """
-    levels = OrderedDict((k, v.float()) for k, v in levels.items())
+    levels = _unit_scale(OrderedDict((k, v.float()) for k, v in levels.items()))
     zeros = torch.zeros(grid, dtype=torch.float32, device=next(iter(levels.values())).device)
     coarse_grid = direction_grid(levels, geometry, grid, max_positions)
     centred, scale, spread = _centred_stack(levels, geometry, coarse_grid)
@@ -219,7 +230,7 @@ def footprint_principal_component(
     Returns:
         ``(FloatTensor[h, w], degenerate)`` as :func:`level_principal_component`.
     """
-    levels = OrderedDict((k, v.float()) for k, v in levels.items())
+    levels = _unit_scale(OrderedDict((k, v.float()) for k, v in levels.items()))
     zeros = torch.zeros(grid, dtype=torch.float32, device=next(iter(levels.values())).device)
     support, window = _footprint(levels, geometry, grid)
     if window is None:

@@ -72,6 +72,10 @@ class Probe:
         logit64: the detection's logit from the levels in float64 (:data:`Logit64`), where affordable: the suite
             checks the per-box gradient against a central finite difference of it (a full autograd forward
             can share a framework bug with the family's path; a finite difference cannot). ``None``: not checked.
+        directional: ``(detector, analysis, detection, gradients) → (finite difference, analytic, scale)``:
+            the detection's per-box gradient along a random direction, by float64 finite differences of
+            the family's own re-computation and by the dot product (:func:`support.hf.directional_derivatives`);
+            ``None``: no such check (a family without a box-local re-computation).
         discovery: HOOK for the discovery profile (``--camaudit-discover``: a detection re-scored with each region
             around its box filled, through the engine's batched ``detect``), ``(engine, analysis,
             detection) → region → share lost``; ``None``: :func:`discovery_profile`, discovery's own.
@@ -93,6 +97,7 @@ class Probe:
     requires: str | None = None
     discovery: Callable[..., Mapping[str, float | None]] | None = None
     logit64: Logit64 | None = None
+    directional: Callable[..., tuple[float, float, float]] | None = None
 
 
 # -- builders (lazy: each framework is imported by the probe that needs it) -----------------------
@@ -217,7 +222,31 @@ def _hf_reference(detector: Detector, image: np.ndarray, analysis: object, detec
     from support.hf import full_graph_gradients
 
     query = detector.family.query_of(analysis.capture, detection)  # type: ignore[attr-defined]
-    return full_graph_gradients(detector, image, query, detection.label - 1)
+    shapes = [tuple(v.shape) for v in analysis.capture.levels.values()]  # type: ignore[attr-defined]
+    return full_graph_gradients(detector, image, query, detection.label - 1, shapes)
+
+
+def _hf_directional(detector: Detector, analysis: object, detection: Detection, gradients: list[torch.Tensor]) -> tuple[float, float, float]:
+    from support.hf import directional_derivatives
+
+    return directional_derivatives(detector, analysis, detection, gradients)
+
+
+def _hf_probe(family: str, relevance: bool = False, fill: tuple[int, int, int] = (128, 128, 128), spot: bool = True,
+              size: tuple[int, int] = (203, 317), gradcam: bool = False) -> Probe:
+    """The probe of a transformers family: its tiny model, its spot twin, the full graph and float64 checks.
+
+    GradCAM's map (channel-mean gradient weights, then ReLU) may be empty on a random model; ``gradcam``
+    asks for it to be non-empty on this one."""
+    unavailable = {"ablationcam": f"AblationCAM is not available for the {family} family"}
+    nonempty = ("eigencam", "eigengradcam", "hirescam", "layercam", "drise") + (("gradcam",) if gradcam else ())
+    if relevance:
+        nonempty += ("attention",)
+    else:
+        unavailable["attention"] = f"attention relevance is not available for the {family} family"
+    return Probe(family, family, _hf(family), size=size, spot=_hf_spot(family) if spot else None, spot_cell="coarsest",
+                 reference=_hf_reference, directional=_hf_directional, fill=fill, library_hooks=True, requires="transformers",
+                 nonempty=nonempty, unavailable=unavailable)
 
 
 def graph_twin(detector: Detector) -> Detector:
@@ -255,13 +284,20 @@ PROBES: tuple[Probe, ...] = (
           requires="ultralytics", logit64=_rtdetr_logit64,
           unavailable={"ablationcam": "AblationCAM is not available for the ultralytics-rtdetr family",
                        "attention": "attention relevance is not available for the ultralytics-rtdetr family"}),
-    Probe("detr", "detr", _hf("detr"), size=(203, 317), spot=_hf_spot("detr"), spot_cell="coarsest", reference=_hf_reference,
-          unavailable={"ablationcam": "AblationCAM is not available for the detr family"}, fill=(124, 116, 104), library_hooks=True,
-          nonempty=("eigencam", "eigengradcam", "gradcam", "hirescam", "layercam", "drise", "attention"), requires="transformers"),
-    Probe("rt-detr", "rt-detr", _hf("rt-detr"), size=(203, 317), spot=_hf_spot("rt-detr"), spot_cell="coarsest",
-          reference=_hf_reference, fill=(128, 128, 128), library_hooks=True, requires="transformers",
-          nonempty=("eigencam", "eigengradcam", "gradcam", "hirescam", "layercam", "drise"),
-          unavailable={"ablationcam": "AblationCAM is not available for the rt-detr family",
-                       "attention": "attention relevance is not available for the rt-detr family"}),
+    _hf_probe("detr", relevance=True, fill=(124, 116, 104), gradcam=True),
+    _hf_probe("rt-detr", gradcam=True),
+    _hf_probe("rt-detr-v2"),
+    _hf_probe("d-fine"),
+    _hf_probe("deimv2"),
+    _hf_probe("deformable-detr", fill=(124, 116, 104)),
+    _hf_probe("conditional-detr", relevance=True, fill=(124, 116, 104)),
+    _hf_probe("dab-detr", relevance=True, fill=(124, 116, 104)),
+    _hf_probe("lw-detr", fill=(124, 116, 104), spot=False),  # LayerNorm'd projectors, as RF-DETR
+    _hf_probe("yolos", relevance=True, fill=(124, 116, 104)),
+    _hf_probe("pp-doclayout-v3", fill=(0, 0, 0)),  # its processor "normalises" with mean 0
+    _hf_probe("pp-doclayout-v4", fill=(0, 0, 0)),
+    _hf_probe("pp-doclayout-v2", fill=(0, 0, 0)),
+    _hf_probe("table-transformer", relevance=True, fill=(124, 116, 104)),
+    _hf_probe("rf-detr", fill=(124, 116, 104), spot=False),  # its LayerNorm'd projector maps a constant-weight twin to a constant
 )
 """Every probe the contract suite runs; a new family adds one entry here."""

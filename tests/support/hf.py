@@ -9,6 +9,7 @@ RT-DETR: 320×320) so that a forward takes well under a second on two cores.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import numpy as np
@@ -97,23 +98,40 @@ def tiny_rtdetr(seed: int = 0) -> torch.nn.Module:
 
 
 @functools.cache
+def model(family: str) -> torch.nn.Module:
+    """The tiny random model of ``family`` (a family name: ``"detr"``, ``"rt-detr"``, ``"d-fine"``…), eval mode."""
+    if family == "detr":
+        return tiny_detr()
+    if family == "rt-detr":
+        return tiny_rtdetr()
+    from support.hf_types import TYPES
+
+    torch.manual_seed(0)
+    return TYPES[family].build()
+
+
+@functools.cache
 def probe(family: str) -> torch.nn.Module:
     """Constant-weight twin of the tiny model (one encoder / decoder layer; RT-DETR without its AIFI layer)."""
     torch.manual_seed(0)
     if family == "detr":
         return constant_weights(hf.DetrForObjectDetection(detr_config(encoder_layers=1, decoder_layers=1)).eval())
-    return constant_weights(hf.RTDetrForObjectDetection(rtdetr_config(encoder_layers=0, decoder_layers=1)).eval())
+    if family == "rt-detr":
+        return constant_weights(hf.RTDetrForObjectDetection(rtdetr_config(encoder_layers=0, decoder_layers=1)).eval())
+    from support.hf_types import TYPES
+
+    return TYPES[family].spot_twin()
 
 
 def processor(family: str):
-    """The small image processor of ``family`` (``"detr"`` or ``"rt-detr"``)."""
+    """The small image processor of ``family``."""
     if family == "detr":
         return hf.DetrImageProcessor(size={"shortest_edge": 320, "longest_edge": 512})
-    return hf.RTDetrImageProcessor(size={"height": 320, "width": 320})
+    if family == "rt-detr":
+        return hf.RTDetrImageProcessor(size={"height": 320, "width": 320})
+    from support.hf_types import TYPES
 
-
-def model(family: str) -> torch.nn.Module:
-    return tiny_detr() if family == "detr" else tiny_rtdetr()
+    return TYPES[family].processor()
 
 
 def noise(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -123,12 +141,14 @@ def noise(h: int, w: int, seed: int = 0) -> np.ndarray:
 
 @functools.cache
 def median_score(family: str) -> float:
-    """A threshold that keeps about half of the candidate rows (random weights score evenly), on 203×317 noise."""
-    proc, net = processor(family), model(family)
+    """A threshold that keeps about half of the candidate rows (random weights score evenly), on 203×317 noise:
+    the median score of every row the family's query rule gives at threshold -1."""
+    detector = hf_detector(model(family), processor(family), threshold=0.0)
+    fam = detector.family
     with torch.no_grad():
-        logits = net(**proc(images=noise(203, 317), return_tensors="pt", input_data_format="channels_last")).logits[0]
-    scores = logits.softmax(-1)[:, :-1].max(-1).values if family == "detr" else logits.sigmoid().flatten().topk(logits.shape[0]).values
-    return float(scores.median())
+        x = fam.inputs(fam.image_processor(), [torch.from_numpy(noise(203, 317)).permute(2, 0, 1).contiguous()], detector.model)
+        logits = detector.model(**x).logits[0]
+    return float(fam.query_rule.rows(logits, -1.0)[2].median())
 
 
 @functools.cache
@@ -137,10 +157,12 @@ def tiny_detector(family: str) -> Detector:
     return hf_detector(model(family), processor(family), threshold=median_score(family), name=f"tiny-{family}")
 
 
-def full_graph_gradients(detector: Detector, image: np.ndarray, query: int, label: int) -> list[torch.Tensor]:
-    """``d logits[0, query, label] / d level`` through one autograd forward of the whole model."""
+def full_graph_gradients(detector: Detector, image: np.ndarray, query: int, label: int,
+                         shapes: list[tuple[int, ...]] | None = None) -> list[torch.Tensor]:
+    """``d logits[0, query, label] / d level`` through one autograd forward of the whole model (a level
+    that is a token sequence, YOLOS', is laid on its grid: ``shapes`` are the levels' ``(C, h, w)``)."""
     model, family = detector.model, detector.family
-    x = family.image_processor()(images=image, return_tensors="pt", input_data_format="channels_last")
+    x = family.inputs(family.image_processor(), [torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)], model)
     leaves: dict[int, torch.Tensor] = {}
 
     def leaf(i):
@@ -153,9 +175,59 @@ def full_graph_gradients(detector: Detector, image: np.ndarray, query: int, labe
     handles = [m.register_forward_hook(leaf(i)) for i, m in enumerate(family.level_modules(model))]
     try:
         with torch.enable_grad():
-            logits = model(**x).logits
+            out = model(**x)  # PP-DocLayoutV2 permutes its queries into out.logits: its decoder's own order
+            logits = out.intermediate_logits[:, -1] if family.name == "pp-doclayout-v2" else out.logits
     finally:
         for handle in handles:
             handle.remove()
-    grads = torch.autograd.grad(logits[0, query, label], [leaves[i] for i in sorted(leaves)])
-    return [g[0] for g in grads]
+    grads = [g[0] for g in torch.autograd.grad(logits[0, query, label], [leaves[i] for i in sorted(leaves)])]
+    if shapes is not None:  # [1 + HW + D, C] tokens -> [C, h, w]
+        grads = [g[1 : 1 + s[1] * s[2]].t().reshape(s) if g.dim() == 2 else g for g, s in zip(grads, shapes, strict=True)]
+    return grads
+
+
+def _double(value):
+    if isinstance(value, torch.Tensor):
+        return value.double() if value.is_floating_point() else value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_double(v) for v in value)
+    return value
+
+
+def _rms_norm64(m: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return m.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + m.variance_epsilon))
+
+
+def directional_derivatives(detector: Detector, analysis, detection, gradients: list[torch.Tensor], eps: float = 1e-3) -> tuple[float, float, float]:
+    """``(finite difference, <gradient, direction>, scale)`` along a random direction of every level, in float64.
+
+    The direction of each level is scaled by its largest magnitude. The finite difference is the family's replay (the transformer from the captured levels, with the
+    recorded arguments) run in float64 at ``levels ± eps * direction``; no autograd is involved, so a
+    wrong backward (torch 2.14.1's BatchNorm bug behind a permute) shows here even when the replay and
+    the full graph agree. ``scale`` is ``sum |gradient * direction|`` (the bound the difference is judged on).
+    """
+    import copy
+
+    family, capture = detector.family, analysis.capture
+    model = copy.deepcopy(detector.model).double()
+    for m in model.modules():  # RMSNorms compute in float32 whatever the input (DEIMv2's decoder): keep float64
+        if type(m).__name__.endswith("RMSNorm") and hasattr(m, "variance_epsilon"):
+            m.forward = functools.partial(_rms_norm64, m)
+    names = {id(m): n for n, m in detector.model.named_modules()}  # recorded modules (PP-DocLayoutV3's heads): the copy's
+    calls = {n: {k: model.get_submodule(names[id(v)]) if isinstance(v, torch.nn.Module) else _double(v) for k, v in kw.items()}
+             for n, kw in capture.memo["calls"].items()}
+    generator = torch.Generator().manual_seed(0)
+    # each level's direction at the level's own scale (random models may carry maps of magnitude 1e-13)
+    directions = [torch.randn(v.shape, generator=generator, dtype=torch.float64) * max(float(v.abs().max()), 1e-30)
+                  for v in capture.levels.values()]
+    query = family.query_of(capture, detection)
+
+    def f(t: float) -> float:
+        levels = type(capture.levels)((k, v.double() + t * d) for (k, v), d in zip(capture.levels.items(), directions, strict=True))
+        shifted = dataclasses.replace(capture, levels=levels, memo={**capture.memo, "calls": calls}, graphs={})
+        return float(family.replay(model, shifted, False).logits[0, query, detection.label - 1].detach())
+
+    fd = (f(eps) - f(-eps)) / (2 * eps)
+    analytic = sum(float((g.double() * d).sum()) for g, d in zip(gradients, directions, strict=True))
+    scale = sum(float((g.double() * d).abs().sum()) for g, d in zip(gradients, directions, strict=True))
+    return fd, analytic, scale

@@ -22,18 +22,15 @@ its cross-attention from queries to those cells — and the detection's class lo
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from ...datatypes import Detection
-from ...errors import DetectorRuntimeError
-from ..family import AttentionMaps, Capture, DetectorView
 from ..handles import Handles
-from .family import SOFTMAX_WITHOUT_NO_OBJECT, Replay, TransformerFamily, checked_queries
+from .family import SOFTMAX_WITHOUT_NO_OBJECT, checked_queries
+from .shapes import EncoderDecoderFamily
 
 HANDLES = Handles(
     name="detr",
@@ -52,55 +49,20 @@ def detr_queries(logits: torch.Tensor, results: list[dict[str, torch.Tensor]], t
 
 
 @dataclass(frozen=True, eq=False)
-class DetrFamily(TransformerFamily):
-    """transformers' DETR (``DetrForObjectDetection``); see the module docstring."""
+class DetrFamily(EncoderDecoderFamily):
+    """transformers' DETR (``DetrForObjectDetection``); see the module docstring. The replay and the
+    attention maps are :class:`~.shapes.EncoderDecoderFamily`'s (head: ``class_labels_classifier``)."""
 
     name = "detr"
     handles = HANDLES
     query_rule = SOFTMAX_WITHOUT_NO_OBJECT
     has_relevance = True
-    recomputed = {"encoder": "inputs_embeds", "decoder": "encoder_hidden_states"}
 
     def default_processor(self, transformers: Any) -> Any:
         return transformers.DetrImageProcessor()
 
-    def target_layer(self, model: nn.Module) -> nn.Module | None:
-        layer = getattr(getattr(model, "model", None), "input_projection", None)
-        return layer if isinstance(layer, nn.Module) else None
-
     def level_modules(self, model: Any) -> list[nn.Module]:
         return [model.model.input_projection]
-
-    def call_modules(self, model: Any) -> dict[str, nn.Module]:
-        return {"encoder": model.model.encoder, "decoder": model.model.decoder}
-
-    def replay(self, model: Any, capture: Capture, attentions: bool) -> Replay:
-        """Encoder, decoder and class head on a leaf of the captured ``input_projection`` map."""
-        calls = capture.memo["calls"]
-        leaves = OrderedDict((k, v[None].detach().requires_grad_(True)) for k, v in capture.levels.items())
-        (proj,) = leaves.values()
-        with torch.enable_grad():
-            enc = model.model.encoder(inputs_embeds=proj.flatten(2).transpose(1, 2), **calls["encoder"], output_attentions=attentions)
-            dec = model.model.decoder(**calls["decoder"], encoder_hidden_states=enc.last_hidden_state, output_attentions=attentions)
-            logits = model.class_labels_classifier(dec.last_hidden_state)
-        maps = {"encoder": list(enc.attentions), "decoder": list(dec.attentions), "cross": list(dec.cross_attentions)} if attentions else {}
-        return Replay(leaves, logits, maps)
-
-    def attention_maps(self, detector: DetectorView, capture: Capture, detection: Detection) -> AttentionMaps:
-        """The replay's attention maps over the ``input_projection`` cells, and the detection's class logit."""
-        implementation = getattr(getattr(detector.model, "config", None), "_attn_implementation", "eager")
-        if implementation != "eager":
-            raise DetectorRuntimeError(
-                f"attention relevance reads DETR's attention maps, which {detector.name} does not return with "
-                f"attn_implementation={implementation!r}; load the model with attn_implementation='eager' "
-                "(AutoModelForObjectDetection.from_pretrained(path, attn_implementation='eager'))"
-            )
-        replay = self.replay_for(detector, capture, attentions=True)
-        query = self.query_of(capture, detection)
-        name, level = next(iter(capture.levels.items()))
-        maps = replay.attentions
-        return AttentionMaps(name, (int(level.shape[-2]), int(level.shape[-1])), replay.logits[0, query, detection.label - 1],
-                             maps["encoder"], maps["decoder"], maps["cross"], query)
 
 
 FAMILY = DetrFamily()

@@ -1,9 +1,11 @@
 """What every transformers DETR-style family shares: running, capture, labels, query rules, the replay.
 
-The families are one module each beside this one (:mod:`.detr`, :mod:`.rtdetr`); each declares its
-model types and classes (``HANDLES``) and subclasses :class:`TransformerFamily` with where its maps
-are, how its transformer re-runs, and two declarations: its :class:`QueryRule` (how
-``post_process_object_detection`` picks its rows) and its ``decoder_layer`` (whose logits are the model's).
+The families are one module each beside this one (:mod:`.detr`, :mod:`.rtdetr`, :mod:`.d_fine`…); each
+declares its model types and classes (``HANDLES``) and subclasses :class:`TransformerFamily` (mostly
+through one of the two replay shapes of :mod:`.shapes`) with where its maps are, how its transformer
+re-runs, and its declarations: its :class:`QueryRule` (how ``post_process_object_detection`` picks its
+rows) or ``traced_by_tags`` (:func:`tagged_queries`, for processors that re-sort their rows), its
+``decoder_layer`` (whose logits are the model's) and, where the canvas is constrained, :meth:`TransformerFamily.inputs`.
 
 **Labels.** transformers' labels are 0-based without background; the plugin keeps index 0 for
 ``__background__`` (:meth:`Detector.label_index` never returns it). So, as for ultralytics, the
@@ -73,12 +75,16 @@ def _softmax_rows(logits: torch.Tensor, threshold: float) -> Rows:
     return q, labels[q], scores[q]
 
 
-def _sigmoid_top_k_rows(logits: torch.Tensor, threshold: float) -> Rows:
+def _sigmoid_top_k_rows(logits: torch.Tensor, threshold: float, k: int | None = None) -> Rows:
     n_queries, n_classes = logits.shape[-2:]
-    scores, index = torch.topk(torch.sigmoid(logits).flatten(), n_queries, dim=-1)
+    scores, index = torch.topk(torch.sigmoid(logits).flatten(), min(k or n_queries, n_queries * n_classes), dim=-1)
     keep = scores > threshold
     rows = index[keep]
     return rows // n_classes, rows % n_classes, scores[keep]
+
+
+def _sigmoid_top_100_rows(logits: torch.Tensor, threshold: float) -> Rows:
+    return _sigmoid_top_k_rows(logits, threshold, 100)
 
 
 SOFTMAX_WITHOUT_NO_OBJECT = QueryRule("softmax without 'no object', score > threshold, query order", _softmax_rows)
@@ -87,6 +93,10 @@ SOFTMAX_WITHOUT_NO_OBJECT = QueryRule("softmax without 'no object', score > thre
 SIGMOID_TOP_K = QueryRule("sigmoid, top-k over queries x classes, score > threshold", _sigmoid_top_k_rows)
 """RT-DETR's processor (focal loss): sigmoid, top ``Q`` over the flattened ``Q × K`` scores,
 query = index // K, label = index % K, ``score > threshold``; one query may appear with several labels."""
+
+SIGMOID_TOP_100 = QueryRule("sigmoid, top-100 over queries x classes, score > threshold", _sigmoid_top_100_rows)
+"""Conditional / Deformable DETR's processor (and the processors their successors reuse): as
+:data:`SIGMOID_TOP_K` but the top ``min(100, Q × K)`` rows, whatever the number of queries."""
 
 
 def checked_queries(name: str, rule: str, queries: torch.Tensor, labels: torch.Tensor, scores: torch.Tensor,
@@ -99,6 +109,37 @@ def checked_queries(name: str, rule: str, queries: torch.Tensor, labels: torch.T
             "post-processing changed? The plugin must know which decoder query each detection came from"
         )
     return queries
+
+
+def tag_boxes(pred_boxes: torch.Tensor) -> torch.Tensor:
+    """``FloatTensor[B, Q, n]`` boxes whose every coordinate decodes to the query's index: ``cx = cy = q`` and
+    zero size (``n = 4``), or zero corner offsets stored as ``+0.5`` (PP-DocLayoutV4's ``n = 10`` quads)."""
+    b, q, n = pred_boxes.shape
+    tags = torch.arange(q, dtype=pred_boxes.dtype, device=pred_boxes.device)[None, :, None].expand(b, q, n).clone()
+    tags[..., 2:] = 0.0 if n == 4 else 0.5
+    return tags
+
+
+def tagged_queries(name: str, processor: Any, output: Any, threshold: float, result: dict[str, torch.Tensor]) -> torch.Tensor:
+    """``LongTensor[N]``: the query of each row of ``processor.post_process_object_detection`` for one image's ``output``.
+
+    The **tag rule**, for any processor (it selects, thresholds, re-sorts as it likes): the same output
+    is post-processed again with ``pred_boxes`` replaced by :func:`tag_boxes` at target size ``(1, 1)``,
+    so every returned box *is* its row's query index; its labels and scores must be ``result``'s
+    (the model's labels, 0-based, and scores). Masks (PP-DocLayoutV3) are cut to 1×1 for the re-run.
+    """
+    fields = {**output, "pred_boxes": tag_boxes(output["pred_boxes"])}
+    if fields.get("out_masks") is not None:
+        fields["out_masks"] = fields["out_masks"][..., :1, :1]
+    (rows,) = processor.post_process_object_detection(type(output)(**fields), threshold=threshold, target_sizes=[(1, 1)])
+    boxes = rows["boxes"].detach().cpu()
+    boxes = boxes.reshape(boxes.shape[0], -1) if boxes.numel() else boxes.reshape(0, 1)
+    queries = boxes[:, 0].round().long()
+    if not torch.allclose(boxes, queries[:, None].to(boxes.dtype).expand_as(boxes), atol=1e-3):
+        raise DetectorRuntimeError(f"the {name} processor's post-processing moved the tagged boxes; the plugin cannot trace "
+                                   "its detections to decoder queries")
+    return checked_queries(name, "the tag rule (post-processing re-run on query-index boxes)", queries,
+                           rows["labels"].long().cpu(), rows["scores"].detach().cpu(), result)
 
 
 @dataclass
@@ -148,6 +189,8 @@ class TransformerFamily(Family):
     """Per recorded call, the keyword argument a replay recomputes from the levels (not kept)."""
     query_rule: ClassVar[QueryRule] = SOFTMAX_WITHOUT_NO_OBJECT
     """How ``post_process_object_detection`` picks its rows (each detection's decoder query)."""
+    traced_by_tags: ClassVar[bool] = False
+    """Trace detections by :func:`tagged_queries` (any processor, e.g. one that re-sorts its rows) instead of :attr:`query_rule`."""
     decoder_layer: ClassVar[int | str] = -1
     """Which decoder layer's logits are the model's: an index, or the name of the config attribute holding it (``"eval_idx"``)."""
     box_local_gradients = True
@@ -181,6 +224,14 @@ class TransformerFamily(Family):
         """This family with its default processor when it has none."""
         return self if self.processor is not None else dataclasses.replace(self, processor=self.image_processor())
 
+    def inputs(self, processor: Any, images: list[torch.Tensor], model: Any) -> Any:
+        """The model's inputs for ``images`` (``uint8 [3, H, W]``): the processor's ``BatchFeature``.
+
+        A family whose model needs a canvas the processor may not give (RF-DETR's window grid) overrides
+        this, e.g. to pad with the processor's own ``pad_size``; geometry follows ``pixel_mask``.
+        """
+        return processor(images=images, return_tensors="pt", input_data_format="channels_first")
+
     def image_processor(self) -> Any:
         """The processor images go through: the one set, else the family's default (built now)."""
         return self.processor if self.processor is not None else self.default_processor(import_transformers())
@@ -203,6 +254,8 @@ class TransformerFamily(Family):
         points["inputs"] = HookPoint(model, "call", take=_inputs)
         points["logits"] = HookPoint(model, take=lambda out: out.logits.detach())
         points.update({f"call:{n}": HookPoint(m, "call", take=_kwargs) for n, m in self.call_modules(model).items()})
+        if self.traced_by_tags:
+            points["output"] = HookPoint(model)
         return points
 
     def features(self, captured: dict[str, Any]) -> Any:
@@ -223,7 +276,7 @@ class TransformerFamily(Family):
     def _forward(self, detector: DetectorView, images: list[torch.Tensor]) -> list[RawOutput]:
         processor = self.image_processor()
         pixels = [to_uint8(im) for im in images]
-        inputs = processor(images=pixels, return_tensors="pt", input_data_format="channels_first")
+        inputs = self.inputs(processor, pixels, detector.model)
         out = detector.model(**{k: v.to(detector.device) for k, v in inputs.items()})
         sizes = [(int(p.shape[-2]), int(p.shape[-1])) for p in pixels]
         results = processor.post_process_object_detection(out, threshold=self.threshold, target_sizes=sizes)
@@ -241,13 +294,25 @@ class TransformerFamily(Family):
         if "logits" not in captured or not names:
             return {}
         calls = {n: {k: v for k, v in captured[f"call:{n}"].items() if k != self.recomputed.get(n)} for n in names}
+        if self.traced_by_tags:
+            result = self._result(capture.detections, torch.float32)
+            rows = tagged_queries(self.name, self.image_processor(), captured["output"], self.threshold, result)
+            return {"queries": self.decoder_queries(detector.model, captured["output"], rows).cpu(), "calls": calls}
         return {"queries": self.queries(captured["logits"][0], capture.detections).cpu(), "calls": calls}
+
+    def decoder_queries(self, model: Any, output: Any, rows: torch.Tensor) -> torch.Tensor:
+        """The decoder query of each of ``output.logits``' ``rows`` (the same, unless the model permutes its queries)."""
+        return rows
+
+    @staticmethod
+    def _result(detections: list[Detection], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        return {"labels": torch.tensor([d.label - 1 for d in detections], dtype=torch.long),
+                "scores": torch.tensor([d.score for d in detections], dtype=dtype)}
 
     def queries(self, logits: torch.Tensor, detections: list[Detection]) -> torch.Tensor:
         """``LongTensor[N]``: the decoder query of each detection, by :attr:`query_rule`, checked against them."""
         queries, labels, scores = self.query_rule.rows(logits, self.threshold)
-        result = {"labels": torch.tensor([d.label - 1 for d in detections], dtype=torch.long),
-                  "scores": torch.tensor([d.score for d in detections], dtype=scores.dtype)}
+        result = self._result(detections, scores.dtype)
         return checked_queries(self.name, self.query_rule.description, queries, labels, scores, result)
 
     def replay_for(self, detector: DetectorView, capture: Capture, attentions: bool = False) -> Replay:

@@ -10,10 +10,16 @@ reaches the network: the plugin names no Hub ids, and
 :func:`~.runtime.import_transformers` keeps the Hub offline in the process. A model object (a
 conftest, a ``package.module:callable``) goes through :meth:`Detector.wrap`, or :func:`hf_detector`
 to pass its processor.
+
+**Backbones.** Before loading, :func:`timm_backbone` reads ``config.json``: a folder whose backbone is a
+timm model (the Hub checkpoints of the DETR-v1 family) needs timm, and one that names its backbone
+only by a Hub id (or by a timm name with ``backbone_kwargs``, a form transformers 5 resolves through
+the Hub) cannot be built offline: each gives a :class:`ModelLoadError` saying what to do.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,6 +66,7 @@ def load(spec: str, weights: str | None, offline: bool) -> Detector:
     if not any((folder / f).is_file() for f in WEIGHT_FILES):
         raise ModelLoadError(f"{folder} has a config.json but no weights: expected {folder / WEIGHT_FILES[0]} (or "
                              f"{', '.join(WEIGHT_FILES[1:])}) as written by save_pretrained")
+    _check_backbone(folder)
     transformers = import_transformers()
     try:
         model = transformers.AutoModelForObjectDetection.from_pretrained(folder, attn_implementation="eager", local_files_only=True)
@@ -77,6 +84,45 @@ def load(spec: str, weights: str | None, offline: bool) -> Detector:
                                  f"({type(exc).__name__}: {exc})") from exc
         source = str(folder / "preprocessor_config.json")
     return hf_detector(model, processor, name=folder.name or str(folder), meta={"folder": str(folder), "processor": source})
+
+
+def timm_backbone(config: dict[str, Any]) -> str | None:
+    """The timm backbone a ``config.json`` asks for, or ``None`` (transformers' backbone conventions).
+
+    A config needs timm when its ``backbone_config`` is a ``timm_backbone``, or when it has none, names a
+    ``backbone`` and ``use_timm_backbone`` is not false (a missing key reads as true: configs written by
+    transformers 4.2x, e.g. the Hub's DETR, Table Transformer, Conditional / DAB / Deformable DETR).
+    """
+    sub = config.get("backbone_config")
+    if isinstance(sub, dict) and sub.get("model_type") == "timm_backbone":
+        return str(sub.get("backbone") or "a timm model")
+    if sub is None and config.get("backbone") and config.get("use_timm_backbone", True) is not False:
+        return str(config["backbone"])
+    return None
+
+
+def _check_backbone(folder: Path) -> None:
+    """A clear error for a folder whose backbone cannot be built offline here (timm missing, a Hub id)."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # transformers says what is wrong with the file
+    if not isinstance(config, dict):
+        return
+    name = timm_backbone(config)
+    if name is not None:
+        if importlib.util.find_spec("timm") is None:
+            raise ModelLoadError(f"{folder} uses a timm backbone (config.json: backbone {name!r}, use_timm_backbone "
+                                 f"{config.get('use_timm_backbone', 'absent')}); install timm (pip install timm) or use a "
+                                 "copy saved with a transformers backbone_config (a model built with use_timm_backbone=False)")
+        if config.get("backbone_kwargs"):
+            raise ModelLoadError(f"{folder}'s config.json names its timm backbone {name!r} with backbone_kwargs and no "
+                                 "backbone_config, a form transformers 5 cannot read offline (it asks the Hub whether "
+                                 f"{name!r} is a repository); load it once and re-save it with save_pretrained")
+    elif config.get("backbone_config") is None and config.get("backbone") and config.get("use_timm_backbone") is False:
+        raise ModelLoadError(f"{folder}'s config.json names its backbone by Hub id ({config['backbone']!r}) without a "
+                             "backbone_config: its configuration would have to come from the Hub; load it once online "
+                             "and re-save it with save_pretrained")
 
 
 def _model_type(folder: Path) -> str:

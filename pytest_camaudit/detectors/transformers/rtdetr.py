@@ -26,18 +26,14 @@ would be a new method, not the paper's; the gradient methods explain RT-DETR ins
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
 
-from ...datatypes import Detection
-from ...errors import DetectorRuntimeError
-from ..family import AttentionMaps, Capture, DetectorView
 from ..handles import Handles
-from .family import SIGMOID_TOP_K, Replay, TransformerFamily, checked_queries
+from .family import SIGMOID_TOP_K, checked_queries
+from .shapes import DecoderFamily
 
 HANDLES = Handles(
     name="rt-detr",
@@ -56,42 +52,17 @@ def rtdetr_queries(logits: torch.Tensor, results: list[dict[str, torch.Tensor]],
 
 
 @dataclass(frozen=True, eq=False)
-class RtDetrFamily(TransformerFamily):
-    """transformers' RT-DETR (``RTDetrForObjectDetection``); see the module docstring."""
+class RtDetrFamily(DecoderFamily):
+    """transformers' RT-DETR (``RTDetrForObjectDetection``); see the module docstring. Levels, replay and
+    the relevance error are :class:`~.shapes.DecoderFamily`'s (logits: the last decoder layer's)."""
 
     name = "rt-detr"
     handles = HANDLES
     query_rule = SIGMOID_TOP_K
-    decoder_layer = -1  # the last decoder layer's logits are the model's (D-FINE reads config.eval_idx)
-    recomputed = {"decoder": "encoder_hidden_states"}
+    decoder_layer = -1
 
     def default_processor(self, transformers: Any) -> Any:
         return transformers.RTDetrImageProcessor()
-
-    def target_layer(self, model: nn.Module) -> nn.Module | None:
-        layer = getattr(getattr(model, "model", None), "decoder_input_proj", None)
-        return layer if isinstance(layer, nn.Module) else None
-
-    def level_modules(self, model: Any) -> list[nn.Module]:
-        return list(model.model.decoder_input_proj)
-
-    def call_modules(self, model: Any) -> dict[str, nn.Module]:
-        return {"decoder": model.model.decoder}
-
-    def replay(self, model: Any, capture: Capture, attentions: bool) -> Replay:
-        """The decoder on leaves of the captured levels; the logits of layer :attr:`decoder_layer` are the model's."""
-        leaves = OrderedDict((k, v[None].detach().requires_grad_(True)) for k, v in capture.levels.items())
-        with torch.enable_grad():
-            memory = torch.cat([leaf.flatten(2).transpose(1, 2) for leaf in leaves.values()], dim=1)
-            dec = model.model.decoder(**capture.memo["calls"]["decoder"], encoder_hidden_states=memory)
-        return Replay(leaves, dec.intermediate_logits[:, self.decoder_layer_index(model)])
-
-    def attention_maps(self, detector: DetectorView, capture: Capture, detection: Detection) -> AttentionMaps:
-        raise DetectorRuntimeError(
-            "attention relevance is not available for the rt-detr family: its decoder reads the image through deformable "
-            "attention (a few learned sampling points per query), not an attention matrix over image tokens, so Chefer et "
-            "al.'s rules do not apply; use eigengradcam, hirescam, layercam or drise"
-        )
 
 
 FAMILY = RtDetrFamily()

@@ -181,13 +181,24 @@ def test_per_box_gradients_equal_the_full_graphs(case, analysis):
 
 
 def test_per_box_gradients_equal_float64_finite_differences(case, analysis):
-    """A central difference of the detection's logit along a random direction of every level, in float64.
+    """A central difference along a random direction of every level, in float64.
 
     The full-graph comparison above cannot see a bug the framework's autograd shares with the family's path
     (torch 2.14.1's CPU BatchNorm backward on a channels_last gradient of an NCHW input was one); this can.
+    A probe declares it one of two ways: ``logit64`` (the detection's logit from the levels, differenced here)
+    or ``directional`` (the family's own re-computation differenced by the probe's helper).
     """
-    if case.probe.logit64 is None:
-        pytest.skip(f"probe {case.probe.id} declares no float64 logit (Probe.logit64)")
+    if case.probe.logit64 is not None:
+        _check_logit64(case, analysis)
+    elif case.probe.directional is not None:
+        for det in analysis.detections[:2]:
+            fd, analytic, scale = case.probe.directional(case.detector, analysis, det, list(analysis.gradients(det).values()))
+            assert scale > 0 and abs(fd - analytic) <= 1e-3 * scale, (det.describe(), fd, analytic, scale)
+    else:
+        pytest.skip(f"probe {case.probe.id} declares no finite-difference check (Probe.logit64 or Probe.directional)")
+
+
+def _check_logit64(case, analysis) -> None:
     levels = analysis.capture.levels
     gen = torch.Generator().manual_seed(0)
     direction = {k: torch.randn(v.shape, generator=gen, dtype=torch.float64) for k, v in levels.items()}
@@ -285,10 +296,14 @@ def test_the_context_rescore_runs(case, analysis):
 def test_the_discovery_profile_runs(case, analysis):
     """``--camaudit-discover``'s context profile (``Probe.discovery``, default discovery's own): every region
     re-scored through the engine's batched ``detect``, a share of the score lost that is at most all of it."""
-    det = analysis.detections[0]
+    h, w = analysis.image.pixels.shape[:2]
+    inside = [d for d in analysis.detections if d.box[0] >= 1 or d.box[1] >= 1 or d.box[2] <= w - 1 or d.box[3] <= h - 1]
+    det = (inside or analysis.detections)[0]  # a box with image outside it, when the model gives one
     profile = (case.probe.discovery or discovery_profile)(analysis.engine, analysis, det)
-    assert tuple(profile) == REGIONS and profile["outside"] is not None
+    assert tuple(profile) == REGIONS and (profile["outside"] is None) == (not inside)
     assert all(math.isfinite(v) and v <= 1.0 for v in profile.values() if v is not None), profile
+    if not inside:  # every box covers the image (a random document-layout model): nothing outside to fill
+        return
     filled = np.array(analysis.image.pixels)  # "outside" is the context check without its margin: the same re-score
     filled[region_masks(det.box, filled.shape[:2])["outside"]] = case.detector.fill_colour()
     again = best_match_score(analysis.engine.detect([filled], batch_size=1)[0], det)
