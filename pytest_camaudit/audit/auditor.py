@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..datatypes import CaseDrawing
-from ..records import CaseRecord, FigureRecord
+from ..records import CaseRecord, FigureRecord, Status
 from .case import AuditCase
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ class Auditor:
         except CamauditError as exc:
             message = str(exc) if label in str(exc) else f"{exc} (image: {label})"
             self.broken.append(CaseRecord(nodeid=self.nodeid, name=label, source=str(image) if isinstance(image, (str, Path)) else label,
-                                          outcome="error", model=self.detector.name, method=self.method, error=message))
+                                          outcome=Status.ERROR.value, model=self.detector.name, method=self.method, error=message))
             if message == str(exc):
                 raise
             named = type(exc)(message)  # the same error, naming the image
@@ -90,7 +90,7 @@ class Auditor:
         self.cases.append(case)
         return case
 
-    def records(self, outcome: str, draw: Draw | None = None, discover: bool = False) -> list[CaseRecord]:
+    def records(self, outcome: Status, draw: Draw | None = None, discover: bool = False) -> list[CaseRecord]:
         """Records of every case (broken ones included) for a test that ended with ``outcome``.
 
         ``draw`` renders each case's pictures; a picture that cannot be drawn costs a note on its

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..datatypes import CamMap, CaseDrawing, ContextResult, Detection, ImagePicture, MapPicture, Outline
 from ..methods.registry import cam_for, get_method
-from ..records import CaseRecord, CheckRecord
+from ..records import CaseRecord, CheckRecord, Status
 
 if TYPE_CHECKING:
     from ..detectors.base import Detector
@@ -181,10 +181,10 @@ class CaseBase:
         return f"context-{result.detection.index}"
 
     # -- plain data at the end of the test ---------------------------------------------------------
-    def to_record(self, nodeid: str, outcome: str) -> CaseRecord:
+    def to_record(self, nodeid: str, outcome: Status | str) -> CaseRecord:
         """The case as plain data (no pictures; see :meth:`drawing`)."""
         return CaseRecord(
-            nodeid=nodeid, name=self.name, source=self.image.source, outcome=outcome,
+            nodeid=nodeid, name=self.name, source=self.image.source, outcome=Status(outcome).value,
             image_size=[self.image.width, self.image.height], model=self.detector.name, method=self.auditor.method,
             detections=[{"index": d.index, "box": [round(v, 2) for v in d.box], "label": d.label_name, "score": round(d.score, 4)}
                         for d in self.detections if d.score >= DISPLAY_SCORE_FLOOR][:50],

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ..records import CaseRecord
+from ..records import CaseRecord, Status, report_status
 from ..runs.layout import VERDICT_SETTINGS, environment
 from ..runs.tables import RunTotals
 from .options import Settings
@@ -36,12 +36,6 @@ def exit_name(exitstatus: Any) -> str:
         return pytest.ExitCode(exitstatus).name
     except ValueError:
         return str(getattr(exitstatus, "name", exitstatus))
-
-
-def _outcome(report: Any) -> str:
-    if report.when != "call":
-        return "error" if report.failed else "skipped"
-    return str(report.outcome)
 
 
 @dataclass
@@ -78,7 +72,7 @@ class RunCollector:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             self.tests += 1
             self.failed_tests += int(report.failed)
-            self.test_entries.append({"nodeid": report.nodeid, "outcome": _outcome(report),
+            self.test_entries.append({"nodeid": report.nodeid, "outcome": report_status(report).value,
                                       "audit": "camaudit" in getattr(report, "keywords", {}),
                                       "objects": list(getattr(report, "camaudit_objects", None) or [])})
         for d in getattr(report, "camaudit", None) or []:
@@ -108,21 +102,20 @@ class RunCollector:
 
     @property
     def failing(self) -> list[CaseRecord]:
-        return [c for c in self.cases if c.outcome == "failed" and c.error is None]
+        return [c for c in self.cases if c.status is Status.FAILED]
 
     @property
     def errors(self) -> list[CaseRecord]:
-        return [c for c in self.cases if c.error is not None or c.outcome == "error"]
+        return [c for c in self.cases if c.status is Status.ERROR]
 
     @property
     def passing(self) -> list[CaseRecord]:
-        return [c for c in self.cases if c.outcome == "passed" and c.error is None]
+        return [c for c in self.cases if c.status.passing]
 
     def shown(self) -> list[CaseRecord]:
         """Cases the report shows: failing and broken ones, plus passing ones with report-all."""
-        keep = [c for c in self.cases if c.outcome != "passed" or c.error is not None or self.settings.report_all]
-        order = {"error": 0, "failed": 1, "skipped": 2, "passed": 3}
-        return sorted(keep, key=lambda c: (order.get(c.outcome, 4), c.nodeid, c.name))
+        keep = [c for c in self.cases if not c.status.passing or self.settings.report_all]
+        return sorted(keep, key=lambda c: (c.status.order, c.nodeid, c.name))
 
     def totals(self) -> RunTotals:
         totals = RunTotals()

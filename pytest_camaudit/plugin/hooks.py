@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from ..records import CaseRecord, Status, report_status
 from .cases import camaudit_entry  # noqa: F401  (fixture)
 from .collector import RunCollector
 from .fixtures import camaudit, camaudit_cam_engine, camaudit_detector  # noqa: F401  (fixtures)
@@ -72,12 +73,6 @@ def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
-def _outcome(report: pytest.TestReport) -> str:
-    if report.when != "call":
-        return "error" if report.failed else "skipped"
-    return report.outcome
-
-
 def _section(records: list[Any]) -> str:
     lines = []
     for r in records:
@@ -112,12 +107,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     auditor = item.stash.get(AUDITOR, None)
     records = []
     if auditor is not None and report.when == "call":
-        outcome = _outcome(report)
-        with_figures = bool(settings.report or settings.json) and (outcome != "passed" or settings.report_all)
+        status = report_status(report)
+        with_figures = bool(settings.report or settings.json) and (not status.passing or settings.report_all)
         if with_figures:  # the report layer (and Jinja2) is imported only when a case is drawn
             from ..report.figures import case_figures
 
-        records = auditor.records(outcome, case_figures if with_figures else None, discover=settings.discover)
+        records = auditor.records(status, case_figures if with_figures else None, discover=settings.discover)
         _note_unrecorded_error(records, call)
         engine = auditor.engine
         report.camaudit_run = {  # type: ignore[attr-defined]
@@ -126,14 +121,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             "method": engine.method,
             "device": str(engine.detector.device),
         }
-        if outcome == "failed" and records:
+        if status is Status.FAILED and records:
             report.sections.append(("camaudit", _section(records)))
     elif report.when == "setup" and report.failed and any(f in getattr(item, "fixturenames", ()) for f in _FIXTURES):
-        from ..records import CaseRecord
-
         crash = getattr(report.longrepr, "reprcrash", None)
         message = crash.message if crash is not None else str(report.longrepr).strip().splitlines()[-1]
-        records = [CaseRecord(nodeid=item.nodeid, name=item.name, outcome="error", model=settings.model,
+        records = [CaseRecord(nodeid=item.nodeid, name=item.name, outcome=Status.ERROR.value, model=settings.model,
                               method=settings.method, error=message)]
     if records:
         report.camaudit = [r.to_dict() for r in records]  # type: ignore[attr-defined]

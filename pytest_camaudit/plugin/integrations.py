@@ -28,8 +28,8 @@ from typing import Any
 
 import pytest
 
-from ..records import CaseRecord
-from ..runs.layout import case_metrics, case_verdict
+from ..records import CaseRecord, Status
+from ..runs.layout import case_metrics
 from .keys import AUDITOR, COLLECTOR, SETTINGS
 
 _MAX_HTML_EXTRAS = 8
@@ -65,7 +65,7 @@ class Integrations:
             return report
         cases = [CaseRecord.from_dict(d) for d in raw]
         for case in cases:
-            item.user_properties.append((f"camaudit.{case.name}.verdict", case_verdict(case)))
+            item.user_properties.append((f"camaudit.{case.name}.verdict", case.verdict.value))
             for key, value in case_metrics(case).items():
                 item.user_properties.append((f"camaudit.{case.name}.{key}", "nan" if value is None else value))
         if self.html and not report.passed:
@@ -75,7 +75,7 @@ class Integrations:
     def _html_extras(self, item: pytest.Item, report: pytest.TestReport, cases: list[CaseRecord]) -> None:
         from pytest_html import extras
 
-        figures = [(c.name, f) for c in cases if case_verdict(c) != "passed" for f in c.figures]
+        figures = [(c.name, f) for c in cases if c.verdict is not Status.PASSED for f in c.figures]
         if not figures:  # no --camaudit-report: the records carry no pictures, render them here
             from ..report.figures import case_figures
 

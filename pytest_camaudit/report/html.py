@@ -33,7 +33,8 @@ _ENV = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-OUTCOMES = ("failed", "error", "passed", "skipped")
+OUTCOMES = ("failed", "error", "xpassed", "xfailed", "passed", "skipped")
+"""The outcome filter's order (not the cards': :class:`~pytest_camaudit.records.Status`)."""
 _EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 
 
@@ -90,7 +91,7 @@ class RenderedReport:
 
 
 def _outcome(case: CaseRecord) -> str:
-    return "error" if case.error is not None else (case.outcome if case.outcome in OUTCOMES else "error")
+    return case.status.value
 
 
 def _failed_kinds(case: CaseRecord) -> list[str]:

@@ -82,15 +82,6 @@ def case_metrics(case: CaseRecord) -> dict[str, Any]:
     return out
 
 
-def case_verdict(case: CaseRecord) -> str:
-    """``passed``, ``failed`` (a check failed, or the test did), ``error`` (unusable) or ``skipped``."""
-    if case.error is not None or case.outcome == "error":
-        return "error"
-    if any(not c.passed for c in case.checks):
-        return "failed"
-    return case.outcome
-
-
 def case_json(case: CaseRecord) -> dict[str, Any]:
     """One case as a line of the run file: the whole record (figures as file names) plus its verdict and metrics."""
     return plain({
@@ -98,7 +89,7 @@ def case_json(case: CaseRecord) -> dict[str, Any]:
         "name": case.name,
         "source": case.source,
         "outcome": case.outcome,
-        "verdict": case_verdict(case),
+        "verdict": case.verdict.value,
         "error": case.error,
         "image_size": case.image_size,
         "model": case.model,

@@ -21,7 +21,6 @@ from typing import Any
 
 from ..fileio import atomic_write
 from ..records import CaseRecord, bound
-from .layout import case_verdict
 
 LIMIT = 64 * 1024
 """Bytes: the summary is always shorter."""
@@ -151,7 +150,7 @@ def markdown_summary(summary: dict[str, Any], cases: Iterable[CaseRecord], repor
     shown = left = 0
     listing: list[str] = []
     for case in cases:
-        if case_verdict(case) not in ("failed", "error"):
+        if not case.verdict.failing:
             continue
         text = case_markdown(case)
         if left or used + _size(text) > LIMIT - _RESERVE:

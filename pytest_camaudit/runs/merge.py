@@ -27,16 +27,13 @@ from ..dataset.gates import evaluate_baseline, evaluate_gates
 from ..dataset.thresholds import tolerances
 from ..discovery.summary import Discovery
 from ..discovery.tables import discovery_tables
-from ..records import CaseRecord
+from ..records import CaseRecord, Status
 from ..report.html import CardFacets, write_report_stream
 from .layout import RUN_KEYS, TIMING_KEYS, case_from_json, header
 from .reader import RunFile
 from .shards import MergedRows, Refusal, merged_cases, merged_tests, open_shards
 from .tables import RunTotals
 from .writer import RunWriter
-
-_ORDER = {"error": 0, "failed": 1, "skipped": 2, "passed": 3}
-"""The report's order of cards (then node id and name), as a single run's report."""
 
 _TIME = "%Y-%m-%d %H:%M:%S UTC"
 
@@ -58,15 +55,16 @@ class Merged:
         return 1 if self.summary["failed_tests"] or self.failures or incomplete else 0
 
 
-def _shown(case: dict[str, Any], report_all: bool) -> bool:
-    return case.get("outcome") != "passed" or case.get("error") is not None or report_all
+def _status(case: dict[str, Any]) -> Status:
+    return Status.of(case.get("outcome"), case.get("error"))
 
 
 def shown_cases(shards: list[RunFile], report_all: bool) -> Iterator[tuple[CaseRecord, Path | None]]:
     """The report's cards in a single run's order: one pass over the shards per outcome."""
-    for group in range(5):
+    for group in Status:  # the report's order of cards (then node id and name), as a single run's report
         for case, shard in merged_cases(shards):
-            if _shown(case, report_all) and _ORDER.get(str(case.get("outcome")), 4) == group:
+            status = _status(case)
+            if status is group and (report_all or not status.passing):
                 yield case_from_json(case), shard.folder
 
 
@@ -153,7 +151,7 @@ def summarise(shards: list[RunFile]) -> tuple[Merged, CardFacets]:
     for case, _ in merged_cases(shards):
         record = case_from_json(case)
         totals.add_case(record)
-        if _shown(case, bool(facts["report_all"])):
+        if bool(facts["report_all"]) or not _status(case).passing:
             facets.add(record)
     for test in merged_tests(shards):
         totals.add_test(test)

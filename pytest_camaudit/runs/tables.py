@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..records import CaseRecord
+from ..records import CaseRecord, Status
 
 PER_CLASS_NOTE = "A case counts once for each class it expects or checks; CAM mass is the mean over its cam_mass checks."
 
@@ -38,14 +38,14 @@ class PerClass:
         self.kinds: set[str] = set()
 
     def add(self, case: CaseRecord) -> None:
-        outcome = "error" if case.error is not None or case.outcome == "error" else case.outcome
+        status = case.status
         self.kinds.update(c.kind for c in case.checks)
         for label in case.labels or ["(no class)"]:
             row = self.rows.setdefault(label, _ClassRow())
             row.cases += 1
-            if outcome == "failed":
+            if status is Status.FAILED:
                 row.failed += 1
-            elif outcome == "passed":
+            elif status.passing:
                 row.passed += 1
             else:
                 row.error += 1
@@ -96,15 +96,15 @@ class RunTotals:
 
     def add_case(self, case: CaseRecord) -> None:
         self.audited_cases += 1
-        broken = case.error is not None or case.outcome == "error"
-        self.error_cases += int(broken)
-        self.failed_cases += int(case.outcome == "failed" and case.error is None)
-        self.passed_cases += int(case.outcome == "passed" and case.error is None)
+        status = case.status
+        self.error_cases += int(status is Status.ERROR)
+        self.failed_cases += int(status is Status.FAILED)
+        self.passed_cases += int(status.passing)
         self.per_class.add(case)
 
     def add_test(self, test: dict[str, Any]) -> None:
         self.tests += 1
-        self.failed_tests += int(test.get("outcome") in ("failed", "error"))
+        self.failed_tests += int(Status.of(test.get("outcome")).failing)
         if test.get("audit") and test.get("nodeid") != self._last_audit:
             self.audit_tests += 1
             self._last_audit = test.get("nodeid")

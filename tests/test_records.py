@@ -1,0 +1,46 @@
+"""The typed vocabulary of a run (:mod:`pytest_camaudit.records`)."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from pytest_camaudit.records import CaseRecord, CheckRecord, Status, report_status
+
+
+def _report(when: str, outcome: str, **extra: object) -> SimpleNamespace:
+    return SimpleNamespace(when=when, outcome=outcome, **extra)
+
+
+@pytest.mark.parametrize(("report", "status"), [
+    (_report("call", "passed"), Status.PASSED),
+    (_report("call", "failed"), Status.FAILED),
+    (_report("call", "skipped"), Status.SKIPPED),
+    (_report("setup", "failed"), Status.ERROR),
+    (_report("setup", "skipped"), Status.SKIPPED),
+    (_report("call", "skipped", wasxfail=""), Status.XFAILED),
+    (_report("call", "passed", wasxfail="flaky"), Status.XPASSED),
+    (_report("setup", "skipped", wasxfail="not run"), Status.XFAILED),
+])
+def test_a_report_has_one_status(report: SimpleNamespace, status: Status) -> None:
+    assert report_status(report) is status
+
+
+def test_the_status_order_is_the_report_card_order_and_writes_as_its_value() -> None:
+    assert [s.value for s in sorted(Status, key=lambda s: s.order)] == ["error", "failed", "xpassed", "xfailed", "skipped", "passed"]
+    assert json.dumps({"verdict": Status.XFAILED}) == '{"verdict": "xfailed"}'
+    assert f"{Status.FAILED}" == str(Status.FAILED) == "failed"
+    assert [s for s in Status if s.passing] == [Status.XPASSED, Status.PASSED]
+    assert [s for s in Status if s.failing] == [Status.ERROR, Status.FAILED]
+
+
+def test_a_case_is_an_error_when_unusable_and_failed_when_a_check_failed() -> None:
+    failed_check = CheckRecord("detected", False, "expected a cat, got nothing")
+    assert CaseRecord("t", "a.png", outcome="passed").status is Status.PASSED
+    assert CaseRecord("t", "a.png", outcome="passed", error="unreadable").status is Status.ERROR
+    assert CaseRecord("t", "a.png", outcome="no such outcome").status is Status.ERROR
+    assert CaseRecord("t", "a.png", outcome="passed", checks=[failed_check]).status is Status.PASSED
+    assert CaseRecord("t", "a.png", outcome="passed", checks=[failed_check]).verdict is Status.FAILED
+    assert CaseRecord("t", "a.png", outcome="error", checks=[failed_check]).verdict is Status.ERROR
