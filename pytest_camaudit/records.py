@@ -10,6 +10,9 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Any
 
+SCORE_THRESHOLD = 0.5
+"""The detection score a run judges at unless ``--camaudit-score-threshold`` says otherwise."""
+
 
 class Status(str, Enum):
     """A test's or a case's status, in the order the report shows its cards (most urgent first).

@@ -44,3 +44,30 @@ def test_a_case_is_an_error_when_unusable_and_failed_when_a_check_failed() -> No
     assert CaseRecord("t", "a.png", outcome="passed", checks=[failed_check]).status is Status.PASSED
     assert CaseRecord("t", "a.png", outcome="passed", checks=[failed_check]).verdict is Status.FAILED
     assert CaseRecord("t", "a.png", outcome="error", checks=[failed_check]).verdict is Status.ERROR
+
+
+def test_text_settings_are_parsed_once_into_typed_values_and_read_back_from_a_run_file() -> None:
+    from pytest_camaudit.dataset.thresholds import GateMass, ParsedSettings, Tolerances
+    from pytest_camaudit.plugin.options import Settings
+
+    settings = Settings(gate_mass="0.4:0.9", baseline_tolerance="rank=0.6 atlas-drift=0.2",
+                        class_thresholds="triangle: score=0.6 gate-mass=0.3:0.7; star: discover=off")
+    parsed = settings.parsed
+    assert parsed is settings.parsed  # once
+    assert parsed.gate_mass == GateMass(0.4, 0.9) and parsed.gate_mass.rate == 0.9
+    assert parsed.tolerances == Tolerances(rank=0.6, atlas_drift=0.2)
+    assert parsed.tolerances.recall_drop == 0.05 and Tolerances().atlas_drift is None
+    assert parsed.classes == {"triangle": {"score": 0.6, "gate-mass": (0.3, 0.7)}, "star": {"discover": "off"}}
+    assert ParsedSettings.of(settings.as_dict()) == parsed  # as a run file keeps them: the text
+    assert settings.as_dict()["gate_mass"] == "0.4:0.9"
+
+
+def test_every_option_default_is_the_settings_field() -> None:
+    from dataclasses import fields
+
+    from pytest_camaudit.plugin.options import OPTIONS, Settings
+    from pytest_camaudit.records import SCORE_THRESHOLD
+
+    names = {f.name for f in fields(Settings)}
+    assert {spec.dest.removeprefix("camaudit_") for spec in OPTIONS} == names
+    assert Settings().score_threshold == SCORE_THRESHOLD

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..datatypes import CaseDrawing
-from ..records import CaseRecord, FigureRecord, Status
+from ..records import SCORE_THRESHOLD, CaseRecord, FigureRecord, Status
 from .case import AuditCase
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ class Auditor:
 
     @property
     def score_threshold(self) -> float:
-        return self.settings.score_threshold if self.settings is not None else 0.5
+        return self.settings.score_threshold if self.settings is not None else SCORE_THRESHOLD
 
     def audit(self, image: Any, name: str | None = None) -> AuditCase:
         """Load ``image`` (path, array, PIL image or tensor) and analyse it with one forward.

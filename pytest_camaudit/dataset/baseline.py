@@ -38,6 +38,7 @@ from ..fileio import atomic_write
 from ..methods.registry import get_method
 from ..records import CheckRecord
 from .objects import BaselineSpec, Entry
+from .thresholds import Tolerances
 
 if TYPE_CHECKING:
     from ..audit.case import AuditCase
@@ -172,7 +173,7 @@ def like_with_like(row: dict[str, Any], base: dict[str, Any]) -> tuple[float | N
 
 
 def _compare_masses(rows: list[dict[str, Any]], meta: dict[str, Any], one_map: bool, similarity: dict[str, tuple[float, float]],
-                    tol: dict[str, float], failures: list[str], regressed: dict[str, list[tuple[list[float], str]]]) -> None:
+                    tol: Tolerances, failures: list[str], regressed: dict[str, list[tuple[list[float], str]]]) -> None:
     """Per object: annotate its row with the baseline's values; a mass that dropped too far (in the baseline's region) fails."""
     base_objects = {str(o.get("annotation")): o for o in meta.get("objects", [])}
     for row in rows:
@@ -189,24 +190,24 @@ def _compare_masses(rows: list[dict[str, Any]], meta: dict[str, Any], one_map: b
         if cand is None and row["detected"] and region == "mask":
             continue  # the baseline measured an outline this run's annotation does not have: nothing alike to compare
         drop = b["mass"] - (cand if cand is not None else 0.0)
-        if cand is None or drop > tol["mass-drop"] + 1e-9:
+        if cand is None or drop > tol.mass_drop + 1e-9:
             got = "no map (not detected)" if cand is None else f"{cand:.3f} (drop {drop:.3f})"
             what = "box mass" if region == "box" else "mass inside the outline"
             failures.append(f"expected the {what} of {row['label']} (annotation {row['annotation']}) to drop by at most "
-                            f"{tol['mass-drop']:.2f} from the baseline's {b['mass']:.3f}, got {got}")
+                            f"{tol.mass_drop:.2f} from the baseline's {b['mass']:.3f}, got {got}")
             regressed.setdefault(map_key, []).append((row["box"], row["label"]))
 
 
-def _compare_maps(similarity: dict[str, tuple[float, float]], tol: dict[str, float], failures: list[str],
+def _compare_maps(similarity: dict[str, tuple[float, float]], tol: Tolerances, failures: list[str],
                   regressed: dict[str, list[tuple[list[float], str]]]) -> None:
     """Per map: rank correlation and top-region IoU with the baseline's."""
     for k, (rho, tiou) in similarity.items():
         subject = "the map" if k == "image" else f"the map of {k.replace('object-', 'annotation ')}"
-        if rho < tol["rank"]:
-            failures.append(f"expected {subject} to keep rank correlation >= {tol['rank']:.2f} with the baseline, got {rho:.3f}")
-        if tiou < tol["top-iou"]:
-            failures.append(f"expected the top {tol['top']:.0%} of {subject} to overlap the baseline's at IoU >= {tol['top-iou']:.2f}, got {tiou:.3f}")
-        if rho < tol["rank"] or tiou < tol["top-iou"]:
+        if rho < tol.rank:
+            failures.append(f"expected {subject} to keep rank correlation >= {tol.rank:.2f} with the baseline, got {rho:.3f}")
+        if tiou < tol.top_iou:
+            failures.append(f"expected the top {tol.top:.0%} of {subject} to overlap the baseline's at IoU >= {tol.top_iou:.2f}, got {tiou:.3f}")
+        if rho < tol.rank or tiou < tol.top_iou:
             regressed.setdefault(k, [])
 
 
@@ -234,7 +235,7 @@ def compare_case(entry: Entry, case: AuditCase, rows: list[dict[str, Any]]) -> l
     similarity: dict[str, tuple[float, float]] = {}
     for k, base in base_maps.items():
         if k in cand_maps and cand_maps[k].shape == base.shape:
-            similarity[k] = (M.rank_correlation(base, cand_maps[k]), M.top_region_iou(base, cand_maps[k], tol["top"]))
+            similarity[k] = (M.rank_correlation(base, cand_maps[k]), M.top_region_iou(base, cand_maps[k], tol.top))
     failures: list[str] = []
     regressed: dict[str, list[tuple[list[float], str]]] = {}
     _compare_masses(rows, meta, "image" in base_maps, similarity, tol, failures, regressed)
@@ -243,7 +244,7 @@ def compare_case(entry: Entry, case: AuditCase, rows: list[dict[str, Any]]) -> l
         if k in base_maps and k in cand_maps:
             rho, tiou = similarity.get(k, (math.nan, math.nan))
             _side_by_side(case, k, base_maps[k], full_maps[k], base_model, regressed[k],
-                          f"{case.auditor.method}: rank correlation {rho:.3f}, top-{tol['top']:.0%} IoU {tiou:.3f}")
+                          f"{case.auditor.method}: rank correlation {rho:.3f}, top-{tol.top:.0%} IoU {tiou:.3f}")
     worst = [r["baseline"]["mass"] - (like_with_like(r, r["baseline"])[0] or 0.0)
              for r in rows if r.get("baseline") and isinstance(r["baseline"]["mass"], (int, float))]
     measured: dict[str, float | str | None] = {"rank": round(min((s[0] for s in similarity.values()), default=math.nan), 4) if similarity else None,
@@ -252,7 +253,7 @@ def compare_case(entry: Entry, case: AuditCase, rows: list[dict[str, Any]]) -> l
     same = " (the baseline was made by this very model)" if base_model.get("identity") == model["identity"] else ""
     ok = f"matches the baseline of {base_model.get('name')}{same}: rank {measured['rank']}, top IoU {measured['top_iou']}, largest mass drop {measured['mass_drop']}"
     case.record(CheckRecord("baseline", not failures, "\n".join(failures) if failures else ok, None, None, None, measured,
-                            {"rank": tol["rank"], "top_iou": tol["top-iou"], "mass_drop": tol["mass-drop"]},
+                            {"rank": tol.rank, "top_iou": tol.top_iou, "mass_drop": tol.mass_drop},
                             next((f"baseline-{k}" for k in regressed), None)))
     return failures
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..dataset.thresholds import DISCOVERY_KEY, class_thresholds, tolerances
+from ..dataset.thresholds import ParsedSettings
 from ..records import CaseRecord
 from .atlas import Atlas, atlas_of
 from .judge import DIFFUSE_SHARE, MARGIN, MIN_GROUP, MIN_OBJECTS, MIN_SHARE, ClassFinding, judge_class
@@ -47,14 +47,15 @@ class DiscoverySettings:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> DiscoverySettings:
+        parsed = ParsedSettings.of(settings)
         margins: list[tuple[str, float | None]] = []
-        for name, values in class_thresholds(settings.get("class_thresholds")).items():
-            if DISCOVERY_KEY in values:
-                value = values[DISCOVERY_KEY]
+        for name, values in parsed.classes.items():
+            if "discover" in values:
+                value = values["discover"]
                 margins.append((name, None if value == "off" else float(value)))
         gate = bool(settings.get("gate_discovery"))
         return cls(bool(settings.get("discover")) or gate, gate, tuple(margins),
-                   tolerances(settings.get("baseline_tolerance")).get("atlas-drift"))
+                   parsed.tolerances.atlas_drift)
 
     def margin(self, label: str) -> float | None:
         """The class's margin: its own, else ``*``'s, else :data:`~.judge.MARGIN`; None when waived."""

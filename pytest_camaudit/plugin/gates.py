@@ -84,7 +84,6 @@ class GatePlugin:
         if hasattr(self.config, "workerinput"):
             return
         from ..dataset.gates import evaluate_baseline, evaluate_gates
-        from ..dataset.thresholds import tolerances
 
         settings = self.config.stash[SETTINGS]
         collector = self.config.stash[COLLECTOR]
@@ -93,7 +92,7 @@ class GatePlugin:
         rows = collector.rows()
         table, self.failures = evaluate_gates(rows, self.pending)
         if settings.baseline and not settings.update_baseline:
-            btable, bfail = evaluate_baseline(rows, tolerances(settings.baseline_tolerance)["recall-drop"], self.pending)
+            btable, bfail = evaluate_baseline(rows, settings.parsed.tolerances.recall_drop, self.pending)
             self.failures += bfail
         else:
             btable = None

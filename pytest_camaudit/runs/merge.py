@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..dataset.gates import evaluate_baseline, evaluate_gates
-from ..dataset.thresholds import tolerances
+from ..dataset.thresholds import ParsedSettings
 from ..discovery.summary import Discovery
 from ..discovery.tables import discovery_tables
 from ..records import CaseRecord, Status
@@ -107,7 +107,7 @@ def _gates(shards: list[RunFile], totals: RunTotals) -> tuple[dict[str, Any], li
     table, failures = evaluate_gates(rows, pending)
     btable = None
     if settings.get("baseline") and not settings.get("update_baseline"):
-        btable, bfail = evaluate_baseline(rows, tolerances(settings.get("baseline_tolerance"))["recall-drop"], pending)
+        btable, bfail = evaluate_baseline(rows, ParsedSettings.of(settings).tolerances.recall_drop, pending)
         failures += bfail
     discovery = _discovery(shards, settings, pending)
     failures += discovery.failures if discovery is not None else []
