@@ -71,3 +71,13 @@ def test_every_option_default_is_the_settings_field() -> None:
     names = {f.name for f in fields(Settings)}
     assert {spec.dest.removeprefix("camaudit_") for spec in OPTIONS} == names
     assert Settings().score_threshold == SCORE_THRESHOLD
+
+
+def test_the_gate_state_is_built_in_one_place() -> None:
+    from pytest_camaudit.records import make_gate_state
+
+    assert make_gate_state() == {"state": "judged", "ran": 0, "collected": 0, "interrupted": False, "failures": []}
+    failures = ["expected triangle recall >= 90%, got 50%"]
+    state = make_gate_state("incomplete", 3, 8, True, failures)
+    assert state == {"state": "incomplete", "ran": 3, "collected": 8, "interrupted": True, "failures": failures}
+    assert state["failures"] is not failures  # its own list

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..datatypes import CaseDrawing
-from ..records import SCORE_THRESHOLD, CaseRecord, FigureRecord, Status
+from ..records import SCORE_THRESHOLD, CaseRecord, FigureRecord, ObjectRow, Status
 from .case import AuditCase
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ class Auditor:
             out.append(rec)
         return [*out, *self.broken]
 
-    def object_rows(self) -> list[dict[str, Any]]:
+    def object_rows(self) -> list[ObjectRow]:
         """Plain-data rows of every annotated object the test's data-driven cases checked."""
         return [row for case in self.cases for row in case.objects]
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..datatypes import CamMap, CaseDrawing, ContextResult, Detection, ImagePicture, MapPicture, Outline
 from ..methods.registry import cam_for, get_method
-from ..records import CaseRecord, CheckRecord, Status
+from ..records import CaseRecord, CheckRecord, ObjectRow, Status
 
 if TYPE_CHECKING:
     from ..detectors.base import Detector
@@ -71,7 +71,7 @@ class CaseBase:
         self.context_shown: dict[int, ContextResult] = {}  # detection index → result asserted on
         self.maps: dict[str, tuple[CamMap, tuple[float, ...] | None]] = {}  # figure name → map shown
         self.pictures: list[MapPicture | ImagePicture] = []
-        self.objects: list[dict[str, Any]] = []
+        self.objects: list[ObjectRow] = []
         self.regions: list[np.ndarray] = []
 
     def show_region(self, mask: np.ndarray) -> None:

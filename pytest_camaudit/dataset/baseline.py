@@ -27,6 +27,7 @@ import json
 import math
 import re
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -36,7 +37,7 @@ from .. import metrics as M
 from ..datatypes import MapPicture, Outline
 from ..fileio import atomic_write
 from ..methods.registry import get_method
-from ..records import CheckRecord
+from ..records import BaselineCell, CheckRecord, ObjectRow
 from .objects import BaselineSpec, Entry
 from .thresholds import Tolerances
 
@@ -78,7 +79,7 @@ def expand(small: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(small.astype(np.float32) / 255.0, size, interpolation=cv2.INTER_LINEAR)
 
 
-def case_maps(case: AuditCase, rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+def case_maps(case: AuditCase, rows: list[ObjectRow]) -> dict[str, np.ndarray]:
     """The maps a baseline keeps for ``case``: ``"image"``, or ``"object-<annotation id>"`` per detected object."""
     if not get_method(case.auditor.method).per_box:
         return {"image": case.cam(None).values}
@@ -91,7 +92,7 @@ def _model(case: AuditCase) -> dict[str, str]:
     return {"name": d.name, "identity": d.identity, "method": case.auditor.method}
 
 
-def write_case(entry: Entry, case: AuditCase, rows: list[dict[str, Any]]) -> Path:
+def write_case(entry: Entry, case: AuditCase, rows: list[ObjectRow]) -> Path:
     """Write the baseline of one case (JSON + npz, atomically). Returns the JSON path."""
     assert entry.baseline is not None
     maps = {k: compact(v) for k, v in case_maps(case, rows).items()}
@@ -160,7 +161,7 @@ def _side_by_side(case: AuditCase, key: str, base: np.ndarray, cand: np.ndarray,
                                 cand, outlines, caption))
 
 
-def like_with_like(row: dict[str, Any], base: dict[str, Any]) -> tuple[float | None, str]:
+def like_with_like(row: ObjectRow, base: Mapping[str, Any]) -> tuple[float | None, str]:
     """The candidate's mass measured in the region the baseline measured (``mass_region``, ``box`` when absent), and that region.
 
     A baseline judged on boxes is compared with the candidate's box mass and one judged on outlines
@@ -172,7 +173,7 @@ def like_with_like(row: dict[str, Any], base: dict[str, Any]) -> tuple[float | N
     return (row.get("box_mass", row["mass"]) if region == "box" else row.get("mask_mass")), region
 
 
-def _compare_masses(rows: list[dict[str, Any]], meta: dict[str, Any], one_map: bool, similarity: dict[str, tuple[float, float]],
+def _compare_masses(rows: list[ObjectRow], meta: dict[str, Any], one_map: bool, similarity: dict[str, tuple[float, float]],
                     tol: Tolerances, failures: list[str], regressed: dict[str, list[tuple[list[float], str]]]) -> None:
     """Per object: annotate its row with the baseline's values; a mass that dropped too far (in the baseline's region) fails."""
     base_objects = {str(o.get("annotation")): o for o in meta.get("objects", [])}
@@ -180,13 +181,15 @@ def _compare_masses(rows: list[dict[str, Any]], meta: dict[str, Any], one_map: b
         b = base_objects.get(str(row["annotation"]))
         map_key = "image" if one_map else f"object-{_safe(str(row['annotation']))}"
         rho, tiou = similarity.get(map_key, (None, None))
-        row["baseline"] = None if b is None else {"detected": bool(b.get("detected")), "mass": b.get("mass"), "score": b.get("score"),
-                                                  "rank": None if rho is None else round(rho, 4), "top_iou": None if tiou is None else round(tiou, 4)}
-        if b is None or not isinstance(b.get("mass"), (int, float)):
+        cell: BaselineCell | None = None if b is None else {
+            "detected": bool(b.get("detected")), "mass": b.get("mass"), "score": b.get("score"),
+            "rank": None if rho is None else round(rho, 4), "top_iou": None if tiou is None else round(tiou, 4)}
+        row["baseline"] = cell
+        if b is None or cell is None or not isinstance(b.get("mass"), (int, float)):
             continue
         cand, region = like_with_like(row, b)
         if region != "box":
-            row["baseline"]["mass_region"] = region
+            cell["mass_region"] = region
         if cand is None and row["detected"] and region == "mask":
             continue  # the baseline measured an outline this run's annotation does not have: nothing alike to compare
         drop = b["mass"] - (cand if cand is not None else 0.0)
@@ -211,7 +214,7 @@ def _compare_maps(similarity: dict[str, tuple[float, float]], tol: Tolerances, f
             regressed.setdefault(k, [])
 
 
-def compare_case(entry: Entry, case: AuditCase, rows: list[dict[str, Any]]) -> list[str]:
+def compare_case(entry: Entry, case: AuditCase, rows: list[ObjectRow]) -> list[str]:
     """Compare one case with its baseline; annotate ``rows`` with ``"baseline"``; return failure messages."""
     assert entry.baseline is not None
     tol = entry.baseline.tolerances
@@ -245,8 +248,8 @@ def compare_case(entry: Entry, case: AuditCase, rows: list[dict[str, Any]]) -> l
             rho, tiou = similarity.get(k, (math.nan, math.nan))
             _side_by_side(case, k, base_maps[k], full_maps[k], base_model, regressed[k],
                           f"{case.auditor.method}: rank correlation {rho:.3f}, top-{tol.top:.0%} IoU {tiou:.3f}")
-    worst = [r["baseline"]["mass"] - (like_with_like(r, r["baseline"])[0] or 0.0)
-             for r in rows if r.get("baseline") and isinstance(r["baseline"]["mass"], (int, float))]
+    worst = [cell["mass"] - (like_with_like(r, cell)[0] or 0.0)
+             for r in rows if (cell := r.get("baseline")) and isinstance(cell.get("mass"), (int, float)) and cell["mass"] is not None]
     measured: dict[str, float | str | None] = {"rank": round(min((s[0] for s in similarity.values()), default=math.nan), 4) if similarity else None,
                 "top_iou": round(min((s[1] for s in similarity.values()), default=math.nan), 4) if similarity else None,
                 "mass_drop": round(max(worst), 4) if worst else None}

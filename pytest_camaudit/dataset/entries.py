@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..records import ObjectRow
 from ..validation import number_in
 from .formats import LabelledImage, read_dataset
 from .names import name_map, unmatched, unmatched_message
@@ -184,7 +185,7 @@ class CaseEntry:
             )
         return case
 
-    def check(self, case: AuditCase) -> list[dict[str, Any]]:
+    def check(self, case: AuditCase) -> list[ObjectRow]:
         """Check every object, then compare with (or write) the baseline; see :func:`pytest_camaudit.dataset.checks.check_entry`."""
         __tracebackhide__ = True
         from .checks import check_entry

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ..dataset.thresholds import ParsedSettings
-from ..records import CaseRecord
+from ..records import CaseRecord, DiscoverySummary
 from .atlas import Atlas, atlas_of
 from .judge import DIFFUSE_SHARE, MARGIN, MIN_GROUP, MIN_OBJECTS, MIN_SHARE, ClassFinding, judge_class
 from .objects import AuditedObject, collect, pick_examples
@@ -95,8 +95,8 @@ class Discovery:
         unjudged = [c.label for c in self.classes if c.status in ("too few objects", "no profiles")]
         return f"{LINE}: nothing flagged" + (f" (too few objects to judge: {', '.join(unjudged)})" if unjudged else "")
 
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+    def as_dict(self) -> DiscoverySummary:
+        d = cast(DiscoverySummary, asdict(self))
         d["flagged"] = self.flagged
         d["line"] = self.line() if self.enabled else ""
         d["settings"] = {"margin": MARGIN, "min_group": MIN_GROUP, "min_share": MIN_SHARE, "diffuse_share": DIFFUSE_SHARE,

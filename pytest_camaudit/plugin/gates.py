@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from ..records import GateStateName, make_gate_state
 from .keys import AUDITOR, COLLECTOR, SETTINGS
 
 
@@ -33,7 +34,7 @@ def deferred(config: pytest.Config) -> bool:
     return int(config.getoption("splits", None) or 0) > 1
 
 
-def gate_state(ran: int, collected: int | None, interrupted: bool, defer: bool) -> tuple[str, str | None]:
+def gate_state(ran: int, collected: int | None, interrupted: bool, defer: bool) -> tuple[GateStateName, str | None]:
     """``(state, why not judged)``: ``judged``, ``incomplete`` or ``deferred``; the reason is None when judged."""
     total = max(ran, collected or 0)
     if interrupted or ran < total:
@@ -50,7 +51,7 @@ class GatePlugin:
         self.config = config
         self.failures: list[str] = []
         self.pending: str | None = None
-        self.state = "judged"
+        self.state: GateStateName = "judged"
         self.tables = 0
 
     @pytest.hookimpl(wrapper=True)
@@ -102,8 +103,7 @@ class GatePlugin:
         from .discovery import judge
 
         self.failures += judge(self.config, settings, collector, self.pending)
-        collector.gates = {"state": self.state, "ran": collector.ran, "collected": max(collector.ran, collector.collected or 0),
-                           "interrupted": interrupted, "failures": list(self.failures)}
+        collector.gates = make_gate_state(self.state, collector.ran, max(collector.ran, collector.collected or 0), interrupted, self.failures)
         if settings.baseline and settings.update_baseline and rows:
             from ..dataset.baseline import write_manifest
             from .cases import resolve_path

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from urllib.parse import quote
 import jinja2
 
 from ..fileio import atomic_writer
-from ..records import CaseRecord, FigureRecord, bound
+from ..records import CaseRecord, FigureRecord, RunSummary, bound
 from .files import SIDE_FILE, SideFolder, assets_dir, side_file_name
 
 _ENV = jinja2.Environment(
@@ -214,7 +214,7 @@ def _cards(b: _Builder, cases: Iterable[tuple[CaseRecord, Path | None]], groups:
         yield card
 
 
-def _page(b: _Builder, cases: Iterable[tuple[CaseRecord, Path | None]], summary: Mapping[str, Any], facets: CardFacets) -> Iterator[str]:
+def _page(b: _Builder, cases: Iterable[tuple[CaseRecord, Path | None]], summary: RunSummary, facets: CardFacets) -> Iterator[str]:
     groups = facets.groups()
     shown = [(title, group, items) for title, group, items, _ in groups]
     css = _ENV.get_template("report.css.j2").render(facets=shown)
@@ -231,7 +231,7 @@ def _page(b: _Builder, cases: Iterable[tuple[CaseRecord, Path | None]], summary:
     )
 
 
-def render_report(cases: Sequence[CaseRecord], summary: Mapping[str, Any], folder: str = "report_files",
+def render_report(cases: Sequence[CaseRecord], summary: RunSummary, folder: str = "report_files",
                   figures: Path | None = None) -> RenderedReport:
     """The report's HTML for ``cases`` (those to show) under the run ``summary``, in memory.
 
@@ -247,7 +247,7 @@ def render_report(cases: Sequence[CaseRecord], summary: Mapping[str, Any], folde
     return RenderedReport(html, folder, files)
 
 
-def write_report(path: str | Path, cases: Sequence[CaseRecord], summary: Mapping[str, Any], figures: Path | None = None) -> Path:
+def write_report(path: str | Path, cases: Sequence[CaseRecord], summary: RunSummary, figures: Path | None = None) -> Path:
     """Write the report to ``path`` and its side files to ``<stem>_files/`` beside it.
 
     ``figures`` is where the run's figure store wrote the pictures the records name (the side
@@ -257,7 +257,7 @@ def write_report(path: str | Path, cases: Sequence[CaseRecord], summary: Mapping
     return write_report_stream(path, ((c, figures) for c in cases), summary, CardFacets.of(cases))
 
 
-def write_report_stream(path: str | Path, cases: Iterable[tuple[CaseRecord, Path | None]], summary: Mapping[str, Any],
+def write_report_stream(path: str | Path, cases: Iterable[tuple[CaseRecord, Path | None]], summary: RunSummary,
                         facets: CardFacets) -> Path:
     """Write the report of ``cases`` (``(case, folder of its figure files)``, in page order) as they come.
 

@@ -21,13 +21,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..dataset.gates import evaluate_baseline, evaluate_gates
 from ..dataset.thresholds import ParsedSettings
 from ..discovery.summary import Discovery
 from ..discovery.tables import discovery_tables
-from ..records import CaseRecord, Status
+from ..records import CaseRecord, GateState, RunSummary, Status, Table, make_gate_state
 from ..report.html import CardFacets, write_report_stream
 from .layout import RUN_KEYS, TIMING_KEYS, case_from_json, header
 from .reader import RunFile
@@ -42,7 +42,7 @@ _TIME = "%Y-%m-%d %H:%M:%S UTC"
 class Merged:
     """A merge's result: the run summary (as a single run's), its gate failures, where it wrote what."""
 
-    summary: dict[str, Any]
+    summary: RunSummary
     failures: list[str]
     shards: list[RunFile]
     written: dict[str, str] = field(default_factory=dict)
@@ -51,7 +51,8 @@ class Merged:
 
     @property
     def exit_code(self) -> int:
-        incomplete = (self.summary.get("gates") or {}).get("state") == "incomplete"
+        gates = self.summary.get("gates")
+        incomplete = gates is not None and gates["state"] == "incomplete"
         return 1 if self.summary["failed_tests"] or self.failures or incomplete else 0
 
 
@@ -95,7 +96,7 @@ def _run_facts(shards: list[RunFile]) -> dict[str, Any]:
     return {**facts, **_span(shards)}
 
 
-def _gates(shards: list[RunFile], totals: RunTotals) -> tuple[dict[str, Any], list[dict[str, Any]], list[str], Discovery | None]:
+def _gates(shards: list[RunFile], totals: RunTotals) -> tuple[GateState, list[Table], list[str], Discovery | None]:
     states = [s.header.get("gates") or {} for s in shards]
     ran = totals.audit_tests
     collected = ran + sum(max(0, int(g.get("collected") or 0) - int(g.get("ran") or 0)) for g in states)
@@ -111,8 +112,7 @@ def _gates(shards: list[RunFile], totals: RunTotals) -> tuple[dict[str, Any], li
         failures += bfail
     discovery = _discovery(shards, settings, pending)
     failures += discovery.failures if discovery is not None else []
-    state = {"state": "incomplete" if incomplete else "judged", "ran": ran, "collected": collected, "interrupted": interrupted,
-             "failures": list(failures)}
+    state = make_gate_state("incomplete" if incomplete else "judged", ran, collected, interrupted, failures)
     return state, [t for t in (table, btable, *(discovery_tables(discovery) if discovery else [])) if t], failures, discovery
 
 
@@ -159,7 +159,7 @@ def summarise(shards: list[RunFile]) -> tuple[Merged, CardFacets]:
     interrupted = gates["interrupted"] or any(s.run.get("exitstatus") == "INTERRUPTED" for s in shards)
     failed = totals.failed_tests or failures
     exitstatus = "INTERRUPTED" if interrupted else "TESTS_FAILED" if failed else "OK"
-    summary = {**facts, "exitstatus": exitstatus, **totals.counts(), "gates": gates, "tables": tables,
+    summary: RunSummary = {**cast("RunSummary", facts), "exitstatus": exitstatus, **totals.counts(), "gates": gates, "tables": tables,
                "per_class": totals.per_class.table(), "discovery": discovery.as_dict() if discovery is not None else None}
     return Merged(summary, failures, shards), facets
 
