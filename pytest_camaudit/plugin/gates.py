@@ -1,7 +1,7 @@
 """The dataset gates' pytest side: rows travel on reports, the controller judges and fails the run.
 
-A ``pytest_runtest_makereport`` wrapper puts a test's object rows on its report as
-``camaudit_objects``; under pytest-xdist (``-n``, or ``--tx`` gateways to other hosts) they reach the
+The plugin's one ``pytest_runtest_makereport`` wrapper (:mod:`.reports`) puts a test's object rows
+on its report as ``camaudit_objects`` (:func:`attach_rows`); under pytest-xdist (``-n``, or ``--tx`` gateways to other hosts) they reach the
 controller with the report, where the collector keeps them per test. Like pytest's own
 ``--max-warnings``, the controller's ``pytest_sessionfinish`` sets the exit status to 1
 (``TESTS_FAILED``) when a gate fails and the run would otherwise have passed; the terminal summary
@@ -17,7 +17,6 @@ merge`` judges the gates over all shards.
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from typing import Any
 
 import pytest
@@ -44,6 +43,16 @@ def gate_state(ran: int, collected: int | None, interrupted: bool, defer: bool) 
     return "judged", None
 
 
+def attach_rows(item: pytest.Item, report: pytest.TestReport) -> None:
+    """Put the gate inputs of ``item``'s data-driven cases (object rows) on its call's report
+    (``report.camaudit_objects``; called by :class:`~pytest_camaudit.plugin.reports.Reports`)."""
+    auditor = item.stash.get(AUDITOR, None)
+    if report.when == "call" and auditor is not None:
+        rows = auditor.object_rows()
+        if rows:
+            report.camaudit_objects = rows  # type: ignore[attr-defined]
+
+
 class GatePlugin:
     """Registered on the controller and on every worker by the plugin's ``pytest_configure``."""
 
@@ -53,16 +62,6 @@ class GatePlugin:
         self.pending: str | None = None
         self.state: GateStateName = "judged"
         self.tables = 0
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        report = yield
-        auditor = item.stash.get(AUDITOR, None)
-        if report.when == "call" and auditor is not None:
-            rows = auditor.object_rows()
-            if rows:
-                report.camaudit_objects = rows  # type: ignore[attr-defined]
-        return report
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         n = sum(1 for item in session.items if item.get_closest_marker("camaudit") is not None)
