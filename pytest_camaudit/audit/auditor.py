@@ -86,7 +86,7 @@ class Auditor:
             named = type(exc)(message)  # the same error, naming the image
             named.__cause__, named.__suppress_context__ = exc.__cause__, True
             raise named from exc.__cause__
-        case = AuditCase(self, loaded, analysis, label)
+        case = AuditCase(self.engine, loaded, analysis, label, self.score_threshold)
         self.cases.append(case)
         return case
 

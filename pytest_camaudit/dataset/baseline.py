@@ -81,7 +81,7 @@ def expand(small: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def case_maps(case: AuditCase, rows: list[ObjectRow]) -> dict[str, np.ndarray]:
     """The maps a baseline keeps for ``case``: ``"image"``, or ``"object-<annotation id>"`` per detected object."""
-    if not get_method(case.auditor.method).per_box:
+    if not get_method(case.method).per_box:
         return {"image": case.cam(None).values}
     by_index = {d.index: d for d in case.detections}
     return {f"object-{_safe(str(r['annotation']))}": case.cam(by_index[r["detection"]]).values for r in rows if r["detection"] is not None}
@@ -89,7 +89,7 @@ def case_maps(case: AuditCase, rows: list[ObjectRow]) -> dict[str, np.ndarray]:
 
 def _model(case: AuditCase) -> dict[str, str]:
     d = case.detector
-    return {"name": d.name, "identity": d.identity, "method": case.auditor.method}
+    return {"name": d.name, "identity": d.identity, "method": case.method}
 
 
 def write_case(entry: Entry, case: AuditCase, rows: list[ObjectRow]) -> Path:
@@ -247,7 +247,7 @@ def compare_case(entry: Entry, case: AuditCase, rows: list[ObjectRow]) -> list[s
         if k in base_maps and k in cand_maps:
             rho, tiou = similarity.get(k, (math.nan, math.nan))
             _side_by_side(case, k, base_maps[k], full_maps[k], base_model, regressed[k],
-                          f"{case.auditor.method}: rank correlation {rho:.3f}, top-{tol.top:.0%} IoU {tiou:.3f}")
+                          f"{case.method}: rank correlation {rho:.3f}, top-{tol.top:.0%} IoU {tiou:.3f}")
     worst = [cell["mass"] - (like_with_like(r, cell)[0] or 0.0)
              for r in rows if (cell := r.get("baseline")) and isinstance(cell.get("mass"), (int, float)) and cell["mass"] is not None]
     measured: dict[str, float | str | None] = {"rank": round(min((s[0] for s in similarity.values()), default=math.nan), 4) if similarity else None,

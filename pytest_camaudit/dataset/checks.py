@@ -137,7 +137,7 @@ def check_entry(entry: Entry, case: AuditCase) -> list[ObjectRow]:
         AssertionError: listing every failed check ("expected …, got …") of this image.
     """
     __tracebackhide__ = True
-    per_box = get_method(case.auditor.method).per_box
+    per_box = get_method(case.method).per_box
     failures: list[str] = []
     rows = []
     for obj in entry.objects:
