@@ -26,12 +26,18 @@ And on ultralytics YOLO (``--yolo-only``; the ``yolo`` extra): the shipped ``sha
 160×160 scene and a random ``yolo11n.yaml`` at ``imgsz`` 640 on 480×640 noise. Their ``bare`` is
 what ultralytics' predictor does, without ``predict()``'s own overhead: letterbox, the module,
 ``non_max_suppression`` and ``scale_boxes`` under ``torch.no_grad()`` (``detectors.ultralytics.runtime.yolo_detections``).
+And on ultralytics RT-DETR (``--rtdetr-only``; the ``yolo`` extra): ``rtdetr-l.yaml`` (33 M parameters, random
+weights, torch seed 0, batch norms set from one batch of noise — fresh, in eval mode, it has vanishing
+activations and detects nothing) at ``imgsz`` 640 on 480×640 noise. Its ``bare`` is what ``RTDETRPredictor``
+does without ``predict()``: the stretch to 640×640, the module under ``torch.no_grad()``, ``score > conf``,
+``[:max_det]``, boxes scaled to the image (no NMS).
 
     python benchmarks/bench_overhead.py            # both models (201 pairs on shapes, 7 on R50)
     python benchmarks/bench_overhead.py --quick    # shapes only
     python benchmarks/bench_overhead.py --quick --reps 21 --threads 2
     python benchmarks/bench_overhead.py --hf-only --threads 2   # DETR and RT-DETR only (21 pairs each)
     python benchmarks/bench_overhead.py --yolo-only --threads 2 # the YOLOs only (101 pairs each)
+    python benchmarks/bench_overhead.py --rtdetr-only --threads 2   # rtdetr-l only (7 pairs)
 
 Models and images come from ``_common.load``: ``shapes`` on its 160×160 scene, ``r50`` (random
 weights, torch seed 0, torchvision's default resize to 800 px) on 480×640 noise.
@@ -129,25 +135,68 @@ def yolo_workflows(name: str) -> dict[str, Workflow]:
     return {"bare": bare, "camaudit": ours}
 
 
+def rtdetr_workflows() -> dict[str, Workflow]:
+    """``bare`` and ``camaudit`` for a random ``rtdetr-l.yaml`` (batch norms from noise) at 640 on 480×640 noise."""
+    from _common import noise_image
+
+    from pytest_camaudit.detectors.ultralytics.rtdetr import rtdetr_detector, stretch
+    from pytest_camaudit.detectors.ultralytics.runtime import import_ultralytics
+    from pytest_camaudit.engine.engine import CamEngine
+    from pytest_camaudit.engine.images import load_image
+    from pytest_camaudit.methods import cam_for
+
+    import_ultralytics()
+    from ultralytics.nn.tasks import RTDETRDetectionModel
+
+    torch.manual_seed(0)
+    net = RTDETRDetectionModel("rtdetr-l.yaml", verbose=False)
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for m in norms:  # one train-mode forward of noise with momentum 1 sets every batch norm's statistics
+        m.momentum = 1.0
+    with torch.no_grad():
+        net.train()(torch.rand(2, 3, 128, 160, generator=torch.Generator().manual_seed(0)))
+    for m in norms:
+        m.momentum = 0.03
+    detector = rtdetr_detector(net.eval(), imgsz=640, name="rtdetr-l.yaml")
+    family, image = detector.family, noise_image()
+    loaded, canvas, (h0, w0) = load_image(image), family.canvas(net), image.shape[:2]
+
+    def bare() -> object:
+        x = torch.from_numpy(stretch(image, canvas)).permute(2, 0, 1)[None].contiguous().float().div(255)
+        with torch.no_grad():
+            rows = net(x)[0][0]
+        rows = rows[rows[:, 4] > family.conf][: family.max_det]
+        cx, cy, w, h = rows[:, :4].unbind(-1)
+        return torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1) * rows.new_tensor([w0, h0, w0, h0]), rows[:, 4:]
+
+    def ours() -> None:
+        cam_for(CamEngine(detector, "eigencam").analyze(loaded), "eigencam")
+
+    return {"bare": bare, "camaudit": ours}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=None, help="pairs per ratio (default: 201 on shapes, 7 on R50)")
     parser.add_argument("--quick", action="store_true", help="shapes model only")
     parser.add_argument("--hf-only", action="store_true", help="DETR and RT-DETR only (needs the hf extra)")
     parser.add_argument("--yolo-only", action="store_true", help="the YOLOs only (needs the yolo extra)")
+    parser.add_argument("--rtdetr-only", action="store_true", help="ultralytics rtdetr-l only (needs the yolo extra)")
     add_threads_arg(parser, default=None)
     args = parser.parse_args()
     threads = set_threads(args.threads)
 
-    only = args.hf_only or args.yolo_only
+    only = args.hf_only or args.yolo_only or args.rtdetr_only
     cases = [] if only else [("shapes (160x160 scene)", workflows(load("shapes")), args.reps or 201)]
     if not (args.quick or only):
         cases.append(("fasterrcnn_resnet50_fpn, random weights (480x640)", workflows(load("r50")), args.reps or 7))
-    if not (args.quick or args.yolo_only):
+    if not (args.quick or args.yolo_only or args.rtdetr_only):
         cases += [(f"{f} R50, random weights (480x640)", hf_workflows(f), args.reps or 21) for f in ("detr", "rt-detr")]
-    if not (args.quick or args.hf_only):
+    if not (args.quick or args.hf_only or args.rtdetr_only):
         cases += [("shapes-yolo (160x160 scene)", yolo_workflows("shapes-yolo"), args.reps or 101),
                   ("yolo11n.yaml, random weights (480x640 at 640)", yolo_workflows("yolo11n.yaml"), args.reps or 101)]
+    if not (args.quick or args.hf_only or args.yolo_only):
+        cases.append(("rtdetr-l.yaml, random weights (480x640 at 640)", rtdetr_workflows(), args.reps or 7))
 
     # every camaudit pair before any seed pair: grad-cam slows every later forward of the process
     ours: dict[str, Paired] = {name: paired(w["bare"], w["camaudit"], reps) for name, w, reps in cases}

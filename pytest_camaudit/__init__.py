@@ -7,6 +7,7 @@ Importing the package is cheap; the names below load torch and friends on first 
 The package is layered; each subpackage's docstring says what it owns and what it may import
 (checked by import-linter, ``[tool.importlinter]`` in ``pyproject.toml``)::
 
+    notebook                    explore(image) outside pytest, cases that show themselves, tests from what was seen
     plugin                      pytest hooks, options, fixtures, integrations
     runs                        the run file (--camaudit-json), merging shards, the Markdown summary
     dataset                     COCO-driven cases, per-case checks, baselines, gates
@@ -18,6 +19,13 @@ The package is layered; each subpackage's docstring says what it owns and what i
     datatypes, records, metrics, errors, validation, fileio
 
 ``report`` (the only code that draws) depends on ``datatypes`` and ``records`` alone.
+
+Outside pytest (a notebook)::
+
+    from pytest_camaudit import explore
+    case = explore("scene.png", model="shapes", method="eigencam", device="cpu")
+    case                                  # shows the image, its boxes, the maps its checks used
+    print(case.test_source(margin=0.1))   # a pytest test pinning what was measured
 """
 
 from __future__ import annotations
@@ -53,6 +61,9 @@ if TYPE_CHECKING:
     from .engine.images import LoadedImage, load_image
     from .errors import CamauditError, DatasetError, DetectorRuntimeError, ExpectationError, ImageInputError, ModelLoadError
     from .metrics import box_mass
+    from .notebook.api import explore, release_detectors
+    from .notebook.display import GateSummary
+    from .notebook.shown import NotebookCase, ShownMap
 
 _LAZY = {
     "assert_detected": "audit.assertions",
@@ -93,6 +104,11 @@ _LAZY = {
     "ExpectationError": "errors",
     "DetectorRuntimeError": "errors",
     "DatasetError": "errors",
+    "explore": "notebook.api",
+    "release_detectors": "notebook.api",
+    "NotebookCase": "notebook.shown",
+    "ShownMap": "notebook.shown",
+    "GateSummary": "notebook.display",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -193,3 +193,7 @@ class CamEngine:
     def clear(self) -> None:
         """Forget every cached analysis (frees activations and graphs)."""
         self._cache.clear()
+
+    def forget(self, key: str) -> None:
+        """Forget the cached analysis of the image whose content key is ``key``, if it is cached (a released notebook case)."""
+        self._cache.pop(key, None)

@@ -42,3 +42,12 @@ def test_a_detector_without_masks_says_what_to_measure_in_instead(shapes_detecto
     detection = case.detections[0]
     with pytest.raises(ExpectationError, match=r"predicted no mask for .*only a detector whose output has `masks` .*Mask R-CNN"):
         case.predicted_mask(detection)
+
+
+def test_ultralytics_segmentation_models_stay_refused():
+    pytest.importorskip("ultralytics", reason="ultralytics is not installed (pip install 'pytest-camaudit[yolo]')")
+    from pytest_camaudit.detectors.loading import load_detector
+    from pytest_camaudit.errors import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match=r"yolo11n-seg\.yaml builds a Segment head; the plugin explains plain Detect heads"):
+        load_detector("yolo11n-seg.yaml", device="cpu")

@@ -108,3 +108,35 @@ def test_the_yolo_twin_fails_on_triangles_only(yolo_runs):
     assert all("triangle" in name for name in per_object), per_object
     assert len(twin.ids("test_detection_survives_without_context", "failed")) >= 6, twin.output[-3000:]
     assert "triangle" in twin.output and "gate" in twin.output.lower()
+
+
+# -- judged on outlines: the example suite's file carries each object's visible polygon --------------------
+
+OUTLINES = ("--camaudit-mass-region=mask", "--camaudit-class-thresholds=*: gate-mass=0.2:0.9")
+"""The mass gate recalibrated for outlines: a thin star's or triangle's outline holds less of a blurry map than its box
+(clean R-CNN, EigenGradCAM: lowest outline mass 0.23 for stars, 0.12 for one triangle; box: 0.64 and up)."""
+
+
+def _dataset_run(tmp: Path, *args: str) -> tuple[int, str, dict]:
+    import json
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "example_suite/test_dataset.py", "-p", "no:cacheprovider", "-p", "no:randomly", "-q",
+         f"--camaudit-json={tmp / 'run.json'}", *OUTLINES, *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=1200,
+    )
+    return proc.returncode, proc.stdout + proc.stderr, json.loads((tmp / "run.json").read_text())
+
+
+def test_on_outlines_the_clean_model_passes_and_the_twin_fails(tmp_path):
+    (tmp_path / "clean").mkdir()
+    (tmp_path / "twin").mkdir()
+    ret, out, doc = _dataset_run(tmp_path / "clean")
+    assert ret == 0, out[-3000:]
+    rows = [r for t in doc["tests"] for r in t["objects"]]
+    assert len(rows) >= 50 and all(r["has_outline"] and r["mass_region"] == "mask" for r in rows)
+    assert all(r["mass"] == r["mask_mass"] for r in rows)
+    assert sum(r["mask_mass"] < r["box_mass"] for r in rows) >= 0.9 * len(rows)  # an outline holds less than its box
+    assert doc["run"]["settings"]["mass_region"] == "mask"
+    ret, out, _ = _dataset_run(tmp_path / "twin", "--camaudit-model=shapes-shortcut", "--camaudit-baseline=example_suite/baselines/shapes")
+    assert ret == 1 and "FAILED example_suite/test_dataset.py::test_annotated_scene" in out, out[-3000:]

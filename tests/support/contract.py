@@ -15,6 +15,7 @@ installed) and are cached: one model per process.
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -28,6 +29,10 @@ from pytest_camaudit.detectors.family import Family
 Reference = Callable[[Detector, np.ndarray, "object", Detection], list[torch.Tensor]]
 """``(detector, image, analysis, detection) → per level, d score / d level through one autograd forward
 of the whole model`` (the analysis gives what the family traced, e.g. the detection's decoder query)."""
+
+Logit64 = Callable[[Detector, "object", Detection, "OrderedDict[str, torch.Tensor]"], float]
+"""``(detector, analysis, detection, levels) → the detection's class logit`` computed in float64 from ``levels``
+(``name → FloatTensor[C, h, w]``, the captured levels perturbed): the ground truth a finite difference takes."""
 
 NOT_A_TRANSFORMER = r"attention relevance needs a transformer detector with attention maps \(DETR family\); use eigengradcam"
 """What :meth:`Family.attention_maps` says on every family without attention over image tokens."""
@@ -64,6 +69,9 @@ class Probe:
             output recorders after an ``output_attentions=True`` forward); without, a model must
             carry no hook at all after an audit.
         requires: the optional framework the probe needs (``"ultralytics"``, ``"transformers"``).
+        logit64: the detection's logit from the levels in float64 (:data:`Logit64`), where affordable: the suite
+            checks the per-box gradient against a central finite difference of it (a full autograd forward
+            can share a framework bug with the family's path; a finite difference cannot). ``None``: not checked.
         discovery: HOOK for the discovery profile (``--camaudit-discover``: a detection re-scored with each region
             around its box filled, through the engine's batched ``detect``), ``(engine, analysis,
             detection) → region → share lost``; ``None``: :func:`discovery_profile`, discovery's own.
@@ -84,6 +92,7 @@ class Probe:
     library_hooks: bool = False
     requires: str | None = None
     discovery: Callable[..., Mapping[str, float | None]] | None = None
+    logit64: Logit64 | None = None
 
 
 # -- builders (lazy: each framework is imported by the probe that needs it) -----------------------
@@ -154,6 +163,37 @@ def _yolo_reference(detector: Detector, image: np.ndarray, analysis: object, det
     return full_graph_gradients(detector, image, cell, detection.label - 1)
 
 
+def _yolo_logit64(detector: Detector, analysis: object, detection: Detection, levels: OrderedDict[str, torch.Tensor]) -> float:
+    from support.yolo import logit64
+
+    return logit64(detector, detector.family.cell_of(analysis.capture, detection), detection.label - 1, levels)  # type: ignore[attr-defined]
+
+
+def _rtdetr() -> Detector:
+    from support.rtdetr import detector
+
+    return detector()
+
+
+def _rtdetr_spot() -> Detector:
+    from support.rtdetr import spot_detector
+
+    return spot_detector()
+
+
+def _rtdetr_reference(detector: Detector, image: np.ndarray, analysis: object, detection: Detection) -> list[torch.Tensor]:
+    from support.rtdetr import full_graph_gradients
+
+    query = detector.family.query_of(analysis.capture, detection)  # type: ignore[attr-defined]
+    return full_graph_gradients(detector, image, query, detection.label - 1)
+
+
+def _rtdetr_logit64(detector: Detector, analysis: object, detection: Detection, levels: OrderedDict[str, torch.Tensor]) -> float:
+    from support.rtdetr import logit64
+
+    return logit64(detector, levels, detector.family.query_of(analysis.capture, detection), detection.label - 1)  # type: ignore[attr-defined]
+
+
 def _hf(family: str) -> Callable[[], Detector]:
     def build() -> Detector:
         from support import hf
@@ -206,11 +246,15 @@ PROBES: tuple[Probe, ...] = (
     Probe("ssd", "ssd", _torchvision("ssdlite320_mobilenet_v3_large"), nonempty=("eigencam", "hirescam")),
     Probe("zoo-shapes", "rcnn", _zoo("shapes"), size=(157, 151), image=_shapes_scene),
     Probe("yolo11n", "ultralytics-yolo", _yolo("yolo11n"), spot=_yolo_spot, reference=_yolo_reference, fill=(114, 114, 114),
-          requires="ultralytics"),
+          requires="ultralytics", logit64=_yolo_logit64),
     Probe("yolo26n-end2end", "ultralytics-yolo", _yolo("yolo26n", True), reference=_yolo_reference, fill=(114, 114, 114),
-          requires="ultralytics"),
+          requires="ultralytics", logit64=_yolo_logit64),
     Probe("zoo-shapes-yolo", "ultralytics-yolo", _zoo("shapes-yolo"), size=(157, 151), image=_shapes_scene, reference=_yolo_reference,
-          fill=(114, 114, 114), requires="ultralytics"),
+          fill=(114, 114, 114), requires="ultralytics", logit64=_yolo_logit64),
+    Probe("ultralytics-rtdetr", "ultralytics-rtdetr", _rtdetr, spot=_rtdetr_spot, reference=_rtdetr_reference, fill=(114, 114, 114),
+          requires="ultralytics", logit64=_rtdetr_logit64,
+          unavailable={"ablationcam": "AblationCAM is not available for the ultralytics-rtdetr family",
+                       "attention": "attention relevance is not available for the ultralytics-rtdetr family"}),
     Probe("detr", "detr", _hf("detr"), size=(203, 317), spot=_hf_spot("detr"), spot_cell="coarsest", reference=_hf_reference,
           unavailable={"ablationcam": "AblationCAM is not available for the detr family"}, fill=(124, 116, 104), library_hooks=True,
           nonempty=("eigencam", "eigengradcam", "gradcam", "hirescam", "layercam", "drise", "attention"), requires="transformers"),

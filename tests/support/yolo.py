@@ -8,6 +8,7 @@ the install hint, where ultralytics is not installed.
 
 from __future__ import annotations
 
+import copy
 import functools
 from pathlib import Path
 
@@ -91,6 +92,15 @@ def full_graph_gradients(d: Detector, image: np.ndarray, cell: tuple, cls: int) 
     _, i, y, xx = cell
     grads = torch.autograd.grad(logits[i][0, cls, y, xx], leaves, allow_unused=True)
     return [g[0] if g is not None else torch.zeros_like(t[0]) for g, t in zip(grads, leaves, strict=True)]
+
+
+def logit64(d: Detector, cell: tuple, cls: int, levels: dict[str, torch.Tensor]) -> float:
+    """The class logit at anchor ``cell`` of the classification branch run in float64 on its level of ``levels``
+    (``name → [C, h, w]``): for finite differences."""
+    name, i, y, x = cell
+    branch = copy.deepcopy(classification_branches(d.family.network(d.model).model[-1])[i]).double()
+    with torch.no_grad():
+        return float(branch(levels[name].double()[None])[0, cls, y, x])
 
 
 PROBE = {"nc": 1, "backbone": [[-1, 1, "nn.AvgPool2d", [8, 8]], [-1, 1, "nn.AvgPool2d", [2, 2]], [-1, 1, "nn.AvgPool2d", [2, 2]]],

@@ -185,6 +185,30 @@ def test_per_box_gradients_equal_the_full_graphs(case, analysis):
             assert r >= 0.999 and torch.allclose(a, b, rtol=1e-4, atol=1e-6 * float(b.abs().max())), (det.describe(), r)
 
 
+def test_per_box_gradients_equal_float64_finite_differences(case, analysis):
+    """A central difference of the detection's logit along a random direction of every level, in float64.
+
+    The full-graph comparison above cannot see a bug the framework's autograd shares with the family's path
+    (torch 2.14.1's CPU BatchNorm backward on a channels_last gradient of an NCHW input was one); this can.
+    """
+    if case.probe.logit64 is None:
+        pytest.skip(f"probe {case.probe.id} declares no float64 logit (Probe.logit64)")
+    levels = analysis.capture.levels
+    gen = torch.Generator().manual_seed(0)
+    direction = {k: torch.randn(v.shape, generator=gen, dtype=torch.float64) for k, v in levels.items()}
+    eps = 1e-6
+    for det in analysis.detections[:3]:
+        grads = analysis.gradients(det)
+        ours = sum(float((grads[k].double() * direction[k]).sum()) for k in levels)
+
+        def logit(t: float, det=det) -> float:
+            shifted = type(levels)((k, v.double() + t * direction[k]) for k, v in levels.items())
+            return case.probe.logit64(case.detector, analysis, det, shifted)
+
+        fd = (logit(eps) - logit(-eps)) / (2 * eps)
+        assert abs(ours - fd) <= 1e-3 * max(abs(fd), 1e-6), (det.describe(), ours, fd)
+
+
 # -- methods, hooks, inputs, context, discovery -----------------------------------------------------
 
 
