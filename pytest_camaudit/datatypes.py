@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .records import SCORE_THRESHOLD
+
 if TYPE_CHECKING:
     import torch
 
@@ -323,6 +325,6 @@ class CaseDrawing:
     detections: tuple[Detection, ...] = ()
     matched: frozenset[int] = frozenset()
     expected: tuple[tuple[str, Box], ...] = ()
-    score_threshold: float = 0.5
+    score_threshold: float = SCORE_THRESHOLD
     pictures: tuple[MapPicture | ImagePicture, ...] = field(default_factory=tuple)
     regions: tuple[np.ndarray, ...] = ()

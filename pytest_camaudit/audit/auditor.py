@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..datatypes import CaseDrawing
-from ..records import CaseRecord, FigureRecord
+from ..records import SCORE_THRESHOLD, CaseRecord, FigureRecord, ObjectRow, Status
 from .case import AuditCase
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ class Auditor:
 
     @property
     def score_threshold(self) -> float:
-        return self.settings.score_threshold if self.settings is not None else 0.5
+        return self.settings.score_threshold if self.settings is not None else SCORE_THRESHOLD
 
     def audit(self, image: Any, name: str | None = None) -> AuditCase:
         """Load ``image`` (path, array, PIL image or tensor) and analyse it with one forward.
@@ -80,17 +80,17 @@ class Auditor:
         except CamauditError as exc:
             message = str(exc) if label in str(exc) else f"{exc} (image: {label})"
             self.broken.append(CaseRecord(nodeid=self.nodeid, name=label, source=str(image) if isinstance(image, (str, Path)) else label,
-                                          outcome="error", model=self.detector.name, method=self.method, error=message))
+                                          outcome=Status.ERROR.value, model=self.detector.name, method=self.method, error=message))
             if message == str(exc):
                 raise
             named = type(exc)(message)  # the same error, naming the image
             named.__cause__, named.__suppress_context__ = exc.__cause__, True
             raise named from exc.__cause__
-        case = AuditCase(self, loaded, analysis, label)
+        case = AuditCase(self.engine, loaded, analysis, label, self.score_threshold)
         self.cases.append(case)
         return case
 
-    def records(self, outcome: str, draw: Draw | None = None, discover: bool = False) -> list[CaseRecord]:
+    def records(self, outcome: Status, draw: Draw | None = None, discover: bool = False) -> list[CaseRecord]:
         """Records of every case (broken ones included) for a test that ended with ``outcome``.
 
         ``draw`` renders each case's pictures; a picture that cannot be drawn costs a note on its
@@ -116,7 +116,7 @@ class Auditor:
             out.append(rec)
         return [*out, *self.broken]
 
-    def object_rows(self) -> list[dict[str, Any]]:
+    def object_rows(self) -> list[ObjectRow]:
         """Plain-data rows of every annotated object the test's data-driven cases checked."""
         return [row for case in self.cases for row in case.objects]
 

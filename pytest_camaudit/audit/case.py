@@ -11,10 +11,10 @@ from collections.abc import Sequence
 
 from ..datatypes import ContextResult, Curve, Detection
 from ..metrics import Region
-from .casebase import DISPLAY_SCORE_FLOOR, CaseBase, CaseOwner, Target
+from .casebase import DISPLAY_SCORE_FLOOR, CaseBase, Target
 from .regions import ObjectRegion
 
-__all__ = ["DISPLAY_SCORE_FLOOR", "AuditCase", "CaseOwner", "Target"]
+__all__ = ["DISPLAY_SCORE_FLOOR", "AuditCase", "Target"]
 
 
 class AuditCase(CaseBase):

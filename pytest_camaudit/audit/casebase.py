@@ -10,13 +10,13 @@ When the test ends the case becomes plain data: a :class:`~pytest_camaudit.recor
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..datatypes import CamMap, CaseDrawing, ContextResult, Detection, ImagePicture, MapPicture, Outline
 from ..methods.registry import cam_for, get_method
-from ..records import CaseRecord, CheckRecord
+from ..records import SCORE_THRESHOLD, CaseRecord, CheckRecord, ObjectRow, Status
 
 if TYPE_CHECKING:
     from ..detectors.base import Detector
@@ -30,27 +30,16 @@ DISPLAY_SCORE_FLOOR = 0.05
 Target = Detection | Sequence[float]
 
 
-class CaseOwner(Protocol):
-    """What a case reads of the :class:`~pytest_camaudit.audit.auditor.Auditor` that made it."""
-
-    @property
-    def engine(self) -> CamEngine: ...
-
-    @property
-    def method(self) -> str: ...
-
-    @property
-    def score_threshold(self) -> float: ...
-
-
 class CaseBase:
     """One image under audit inside a test (the state; :class:`AuditCase` adds the assertions).
 
     Attributes:
         name: how the report names it (file name, or what the test passed).
         image: the loaded image (``image.pixels`` is ``uint8 [H, W, 3]``).
+        engine: the session's :class:`~pytest_camaudit.engine.engine.CamEngine` that analysed it (its
+            detector and default method; what the assertions that run more forwards use).
         analysis: the engine's single-forward analysis of the image.
-        score_threshold: default threshold of :meth:`assert_detected`.
+        score_threshold: default threshold of :meth:`assert_detected` (the run's).
         expected: objects the test expected, ``{"label", "box"}``.
         matched: detection index → index into ``expected``.
         checks: verdicts so far.
@@ -58,12 +47,13 @@ class CaseBase:
         regions: ``[H, W]`` masks of the objects' own regions (outlines) a mass was measured in, drawn by the report.
     """
 
-    def __init__(self, auditor: CaseOwner, image: LoadedImage, analysis: ImageAnalysis, name: str) -> None:
-        self.auditor = auditor
+    def __init__(self, engine: CamEngine, image: LoadedImage, analysis: ImageAnalysis, name: str,
+                 score_threshold: float = SCORE_THRESHOLD) -> None:
+        self.engine = engine
         self.image = image
         self._analysis: ImageAnalysis | None = analysis
         self.name = name
-        self.score_threshold = auditor.score_threshold
+        self.score_threshold = score_threshold
         self.expected: list[dict[str, Any]] = []
         self.matched: dict[int, int] = {}
         self.checks: list[CheckRecord] = []
@@ -71,7 +61,7 @@ class CaseBase:
         self.context_shown: dict[int, ContextResult] = {}  # detection index → result asserted on
         self.maps: dict[str, tuple[CamMap, tuple[float, ...] | None]] = {}  # figure name → map shown
         self.pictures: list[MapPicture | ImagePicture] = []
-        self.objects: list[dict[str, Any]] = []
+        self.objects: list[ObjectRow] = []
         self.regions: list[np.ndarray] = []
 
     def show_region(self, mask: np.ndarray) -> None:
@@ -102,7 +92,12 @@ class CaseBase:
 
     @property
     def detector(self) -> Detector:
-        return self.auditor.engine.detector
+        return self.engine.detector
+
+    @property
+    def method(self) -> str:
+        """The run's default CAM method."""
+        return self.engine.method
 
     @property
     def detections(self) -> list[Detection]:
@@ -145,7 +140,7 @@ class CaseBase:
         """The map of ``method`` (default the run's) explaining ``detection`` (per-box methods)."""
         from ..errors import ExpectationError
 
-        m = get_method(method or self.auditor.engine.method)
+        m = get_method(method or self.engine.method)
         if m.per_box and detection is None:
             raise ExpectationError(
                 f"{m.name} explains one detection; pass the detection returned by assert_detected "
@@ -172,7 +167,7 @@ class CaseBase:
             pending = [d for d in self.detections if d.index in self.matched and (d.index, margin) not in self.context_results]
             if detection not in pending:
                 pending.insert(0, detection)
-            for r in self.auditor.engine.without_context(self.analysis, pending, margin):
+            for r in self.engine.without_context(self.analysis, pending, margin):
                 self.context_results[(r.detection.index, margin)] = r
         self.context_shown[detection.index] = self.context_results[key]
         return self.context_results[key]
@@ -181,11 +176,11 @@ class CaseBase:
         return f"context-{result.detection.index}"
 
     # -- plain data at the end of the test ---------------------------------------------------------
-    def to_record(self, nodeid: str, outcome: str) -> CaseRecord:
+    def to_record(self, nodeid: str, outcome: Status | str) -> CaseRecord:
         """The case as plain data (no pictures; see :meth:`drawing`)."""
         return CaseRecord(
-            nodeid=nodeid, name=self.name, source=self.image.source, outcome=outcome,
-            image_size=[self.image.width, self.image.height], model=self.detector.name, method=self.auditor.method,
+            nodeid=nodeid, name=self.name, source=self.image.source, outcome=Status(outcome).value,
+            image_size=[self.image.width, self.image.height], model=self.detector.name, method=self.method,
             detections=[{"index": d.index, "box": [round(v, 2) for v in d.box], "label": d.label_name, "score": round(d.score, 4)}
                         for d in self.detections if d.score >= DISPLAY_SCORE_FLOOR][:50],
             expected=list(self.expected), checks=list(self.checks), notes=list(self.image.notes),

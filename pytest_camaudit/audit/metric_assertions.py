@@ -247,7 +247,7 @@ def _curve(case: CaseBase, detection: Detection, mode: str, steps: int, method: 
 
     detection = detection_arg(detection, f"{mode} AUC (it tracks a detection's score)")
     cam = case.cam(detection, method=method)
-    engine = case.auditor.engine
+    engine = case.engine
     if fill not in ("mean", "blur"):
         raise ExpectationError(f"`fill` must be 'mean' (the detector's normalisation mean) or 'blur', got {fill!r}")
     base = engine.fill_colour() if fill == "mean" else blurred(case.image.pixels)

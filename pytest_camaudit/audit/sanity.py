@@ -89,7 +89,7 @@ def assert_cam_changes_with_weights(
     from ..methods.registry import cam_for, get_method, needs_graph
 
     thr = threshold("at_most", at_most, 0.0, 1.0)
-    engine = case.auditor.engine
+    engine = case.engine
     m = get_method(method or engine.method)
     original = case.cam(detection, method=m.name)
     rnd = CamEngine(randomised_detector(engine.detector, scope, seed), m.name, engine.max_cells, cache_size=1)

@@ -27,6 +27,7 @@ import json
 import math
 import re
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -36,8 +37,9 @@ from .. import metrics as M
 from ..datatypes import MapPicture, Outline
 from ..fileio import atomic_write
 from ..methods.registry import get_method
-from ..records import CheckRecord
+from ..records import BaselineCell, CheckRecord, ObjectRow
 from .objects import BaselineSpec, Entry
+from .thresholds import Tolerances
 
 if TYPE_CHECKING:
     from ..audit.case import AuditCase
@@ -77,9 +79,9 @@ def expand(small: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(small.astype(np.float32) / 255.0, size, interpolation=cv2.INTER_LINEAR)
 
 
-def case_maps(case: AuditCase, rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+def case_maps(case: AuditCase, rows: list[ObjectRow]) -> dict[str, np.ndarray]:
     """The maps a baseline keeps for ``case``: ``"image"``, or ``"object-<annotation id>"`` per detected object."""
-    if not get_method(case.auditor.method).per_box:
+    if not get_method(case.method).per_box:
         return {"image": case.cam(None).values}
     by_index = {d.index: d for d in case.detections}
     return {f"object-{_safe(str(r['annotation']))}": case.cam(by_index[r["detection"]]).values for r in rows if r["detection"] is not None}
@@ -87,10 +89,10 @@ def case_maps(case: AuditCase, rows: list[dict[str, Any]]) -> dict[str, np.ndarr
 
 def _model(case: AuditCase) -> dict[str, str]:
     d = case.detector
-    return {"name": d.name, "identity": d.identity, "method": case.auditor.method}
+    return {"name": d.name, "identity": d.identity, "method": case.method}
 
 
-def write_case(entry: Entry, case: AuditCase, rows: list[dict[str, Any]]) -> Path:
+def write_case(entry: Entry, case: AuditCase, rows: list[ObjectRow]) -> Path:
     """Write the baseline of one case (JSON + npz, atomically). Returns the JSON path."""
     assert entry.baseline is not None
     maps = {k: compact(v) for k, v in case_maps(case, rows).items()}
@@ -159,7 +161,7 @@ def _side_by_side(case: AuditCase, key: str, base: np.ndarray, cand: np.ndarray,
                                 cand, outlines, caption))
 
 
-def like_with_like(row: dict[str, Any], base: dict[str, Any]) -> tuple[float | None, str]:
+def like_with_like(row: ObjectRow, base: Mapping[str, Any]) -> tuple[float | None, str]:
     """The candidate's mass measured in the region the baseline measured (``mass_region``, ``box`` when absent), and that region.
 
     A baseline judged on boxes is compared with the candidate's box mass and one judged on outlines
@@ -171,46 +173,48 @@ def like_with_like(row: dict[str, Any], base: dict[str, Any]) -> tuple[float | N
     return (row.get("box_mass", row["mass"]) if region == "box" else row.get("mask_mass")), region
 
 
-def _compare_masses(rows: list[dict[str, Any]], meta: dict[str, Any], one_map: bool, similarity: dict[str, tuple[float, float]],
-                    tol: dict[str, float], failures: list[str], regressed: dict[str, list[tuple[list[float], str]]]) -> None:
+def _compare_masses(rows: list[ObjectRow], meta: dict[str, Any], one_map: bool, similarity: dict[str, tuple[float, float]],
+                    tol: Tolerances, failures: list[str], regressed: dict[str, list[tuple[list[float], str]]]) -> None:
     """Per object: annotate its row with the baseline's values; a mass that dropped too far (in the baseline's region) fails."""
     base_objects = {str(o.get("annotation")): o for o in meta.get("objects", [])}
     for row in rows:
         b = base_objects.get(str(row["annotation"]))
         map_key = "image" if one_map else f"object-{_safe(str(row['annotation']))}"
         rho, tiou = similarity.get(map_key, (None, None))
-        row["baseline"] = None if b is None else {"detected": bool(b.get("detected")), "mass": b.get("mass"), "score": b.get("score"),
-                                                  "rank": None if rho is None else round(rho, 4), "top_iou": None if tiou is None else round(tiou, 4)}
-        if b is None or not isinstance(b.get("mass"), (int, float)):
+        cell: BaselineCell | None = None if b is None else {
+            "detected": bool(b.get("detected")), "mass": b.get("mass"), "score": b.get("score"),
+            "rank": None if rho is None else round(rho, 4), "top_iou": None if tiou is None else round(tiou, 4)}
+        row["baseline"] = cell
+        if b is None or cell is None or not isinstance(b.get("mass"), (int, float)):
             continue
         cand, region = like_with_like(row, b)
         if region != "box":
-            row["baseline"]["mass_region"] = region
+            cell["mass_region"] = region
         if cand is None and row["detected"] and region == "mask":
             continue  # the baseline measured an outline this run's annotation does not have: nothing alike to compare
         drop = b["mass"] - (cand if cand is not None else 0.0)
-        if cand is None or drop > tol["mass-drop"] + 1e-9:
+        if cand is None or drop > tol.mass_drop + 1e-9:
             got = "no map (not detected)" if cand is None else f"{cand:.3f} (drop {drop:.3f})"
             what = "box mass" if region == "box" else "mass inside the outline"
             failures.append(f"expected the {what} of {row['label']} (annotation {row['annotation']}) to drop by at most "
-                            f"{tol['mass-drop']:.2f} from the baseline's {b['mass']:.3f}, got {got}")
+                            f"{tol.mass_drop:.2f} from the baseline's {b['mass']:.3f}, got {got}")
             regressed.setdefault(map_key, []).append((row["box"], row["label"]))
 
 
-def _compare_maps(similarity: dict[str, tuple[float, float]], tol: dict[str, float], failures: list[str],
+def _compare_maps(similarity: dict[str, tuple[float, float]], tol: Tolerances, failures: list[str],
                   regressed: dict[str, list[tuple[list[float], str]]]) -> None:
     """Per map: rank correlation and top-region IoU with the baseline's."""
     for k, (rho, tiou) in similarity.items():
         subject = "the map" if k == "image" else f"the map of {k.replace('object-', 'annotation ')}"
-        if rho < tol["rank"]:
-            failures.append(f"expected {subject} to keep rank correlation >= {tol['rank']:.2f} with the baseline, got {rho:.3f}")
-        if tiou < tol["top-iou"]:
-            failures.append(f"expected the top {tol['top']:.0%} of {subject} to overlap the baseline's at IoU >= {tol['top-iou']:.2f}, got {tiou:.3f}")
-        if rho < tol["rank"] or tiou < tol["top-iou"]:
+        if rho < tol.rank:
+            failures.append(f"expected {subject} to keep rank correlation >= {tol.rank:.2f} with the baseline, got {rho:.3f}")
+        if tiou < tol.top_iou:
+            failures.append(f"expected the top {tol.top:.0%} of {subject} to overlap the baseline's at IoU >= {tol.top_iou:.2f}, got {tiou:.3f}")
+        if rho < tol.rank or tiou < tol.top_iou:
             regressed.setdefault(k, [])
 
 
-def compare_case(entry: Entry, case: AuditCase, rows: list[dict[str, Any]]) -> list[str]:
+def compare_case(entry: Entry, case: AuditCase, rows: list[ObjectRow]) -> list[str]:
     """Compare one case with its baseline; annotate ``rows`` with ``"baseline"``; return failure messages."""
     assert entry.baseline is not None
     tol = entry.baseline.tolerances
@@ -234,7 +238,7 @@ def compare_case(entry: Entry, case: AuditCase, rows: list[dict[str, Any]]) -> l
     similarity: dict[str, tuple[float, float]] = {}
     for k, base in base_maps.items():
         if k in cand_maps and cand_maps[k].shape == base.shape:
-            similarity[k] = (M.rank_correlation(base, cand_maps[k]), M.top_region_iou(base, cand_maps[k], tol["top"]))
+            similarity[k] = (M.rank_correlation(base, cand_maps[k]), M.top_region_iou(base, cand_maps[k], tol.top))
     failures: list[str] = []
     regressed: dict[str, list[tuple[list[float], str]]] = {}
     _compare_masses(rows, meta, "image" in base_maps, similarity, tol, failures, regressed)
@@ -243,16 +247,16 @@ def compare_case(entry: Entry, case: AuditCase, rows: list[dict[str, Any]]) -> l
         if k in base_maps and k in cand_maps:
             rho, tiou = similarity.get(k, (math.nan, math.nan))
             _side_by_side(case, k, base_maps[k], full_maps[k], base_model, regressed[k],
-                          f"{case.auditor.method}: rank correlation {rho:.3f}, top-{tol['top']:.0%} IoU {tiou:.3f}")
-    worst = [r["baseline"]["mass"] - (like_with_like(r, r["baseline"])[0] or 0.0)
-             for r in rows if r.get("baseline") and isinstance(r["baseline"]["mass"], (int, float))]
+                          f"{case.method}: rank correlation {rho:.3f}, top-{tol.top:.0%} IoU {tiou:.3f}")
+    worst = [cell["mass"] - (like_with_like(r, cell)[0] or 0.0)
+             for r in rows if (cell := r.get("baseline")) and isinstance(cell.get("mass"), (int, float)) and cell["mass"] is not None]
     measured: dict[str, float | str | None] = {"rank": round(min((s[0] for s in similarity.values()), default=math.nan), 4) if similarity else None,
                 "top_iou": round(min((s[1] for s in similarity.values()), default=math.nan), 4) if similarity else None,
                 "mass_drop": round(max(worst), 4) if worst else None}
     same = " (the baseline was made by this very model)" if base_model.get("identity") == model["identity"] else ""
     ok = f"matches the baseline of {base_model.get('name')}{same}: rank {measured['rank']}, top IoU {measured['top_iou']}, largest mass drop {measured['mass_drop']}"
     case.record(CheckRecord("baseline", not failures, "\n".join(failures) if failures else ok, None, None, None, measured,
-                            {"rank": tol["rank"], "top_iou": tol["top-iou"], "mass_drop": tol["mass-drop"]},
+                            {"rank": tol.rank, "top_iou": tol.top_iou, "mass_drop": tol.mass_drop},
                             next((f"baseline-{k}" for k in regressed), None)))
     return failures
 

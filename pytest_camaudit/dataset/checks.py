@@ -18,6 +18,7 @@ from ..audit.verdicts import iou
 from ..errors import CamauditError
 from ..methods.registry import get_method
 from ..metrics import box_mass, region_mass
+from ..records import ObjectRow
 from .objects import Entry, ExpectedObject
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def _round(mass: float | None) -> float | None:
 
 
 def object_row(case: AuditCase, entry: Entry, obj: ExpectedObject, detection: Any, mass: float | None,
-               masses: Masses | None = None) -> dict[str, Any]:
+               masses: Masses | None = None) -> ObjectRow:
     """The plain-data row of one checked object (JSON-compatible).
 
     ``mass`` is the judged mass (in the region ``--camaudit-mass-region`` chose). ``has_outline: true``
@@ -48,7 +49,7 @@ def object_row(case: AuditCase, entry: Entry, obj: ExpectedObject, detection: An
     an outline judged on their box are as they were before outlines were read.
     """
     t = obj.thresholds
-    row = {
+    row: ObjectRow = {
         "case": entry.id,
         "key": entry.key,
         "annotation": obj.annotation_id,
@@ -121,7 +122,7 @@ def _measured_mass(exc: AssertionError) -> float | None:
     return float(mass) if isinstance(mass, (int, float)) else None
 
 
-def check_entry(entry: Entry, case: AuditCase) -> list[dict[str, Any]]:
+def check_entry(entry: Entry, case: AuditCase) -> list[ObjectRow]:
     """Check each annotated object of ``entry`` on ``case``, compare with the baseline, raise once.
 
     Per object: :func:`~pytest_camaudit.audit.assertions.assert_detected` at its score / IoU thresholds;
@@ -136,7 +137,7 @@ def check_entry(entry: Entry, case: AuditCase) -> list[dict[str, Any]]:
         AssertionError: listing every failed check ("expected …, got …") of this image.
     """
     __tracebackhide__ = True
-    per_box = get_method(case.auditor.method).per_box
+    per_box = get_method(case.method).per_box
     failures: list[str] = []
     rows = []
     for obj in entry.objects:

@@ -27,11 +27,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..records import ObjectRow
 from ..validation import number_in
 from .formats import LabelledImage, read_dataset
 from .names import name_map, unmatched, unmatched_message
 from .objects import BaselineSpec, ExpectedObject, Thresholds
-from .thresholds import CLASS_KEYS, class_thresholds, gate_mass, mass_region
+from .thresholds import CLASS_KEYS, ClassOverrides, class_thresholds, gate_mass, mass_region
 
 if TYPE_CHECKING:
     from ..audit.auditor import Auditor
@@ -45,12 +46,13 @@ class ThresholdResolver:
 
     Args:
         defaults: the run-wide values (from ``--camaudit-*`` / ini).
-        ini_classes: ``--camaudit-class-thresholds`` text.
+        ini_classes: ``--camaudit-class-thresholds``, parsed (``Settings.parsed.classes``) or as text.
         marker: keyword arguments of ``@pytest.mark.camaudit_cases`` (``score``, ``iou``, ``mass``,
             ``gate_recall``, ``gate_mass``, ``classes``).
     """
 
-    def __init__(self, defaults: Thresholds, ini_classes: str | None = None, marker: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, defaults: Thresholds, ini_classes: str | Mapping[str, ClassOverrides] | None = None,
+                 marker: Mapping[str, Any] | None = None) -> None:
         marker = dict(marker or {})
         classes = marker.pop("classes", None)
         region = marker.pop("mass_region", None)
@@ -64,7 +66,7 @@ class ThresholdResolver:
             raise ValueError(f"camaudit_cases: unknown keyword(s) {sorted(unknown)}; expected score, iou, mass, gate_recall, gate_mass, "
                              "mass_region, classes")
         self.marker_global = _check_values(glob, "camaudit_cases")
-        self.ini_classes = class_thresholds(ini_classes)
+        self.ini_classes = class_thresholds(ini_classes) if ini_classes is None or isinstance(ini_classes, str) else ini_classes
         if isinstance(classes, str):
             self.marker_classes = class_thresholds(classes)
         else:
@@ -76,7 +78,7 @@ class ThresholdResolver:
         return {c for c in (*self.ini_classes, *self.marker_classes) if c != "*"}
 
     def for_class(self, name: str) -> Thresholds:
-        layers = [self.marker_classes.get(name, {}), self.ini_classes.get(name, {}), self.marker_classes.get("*", {}),
+        layers: list[Mapping[str, Any]] = [self.marker_classes.get(name, {}), self.ini_classes.get(name, {}), self.marker_classes.get("*", {}),
                   self.ini_classes.get("*", {}), self.marker_global]
         d = self.defaults
         base: dict[str, Any] = {"score": d.score, "iou": d.iou, "mass": d.mass, "gate-recall": d.gate_recall, "gate-mass": d.gate_mass}
@@ -84,7 +86,7 @@ class ThresholdResolver:
         return Thresholds(value["score"], value["iou"], value["mass"], value["gate-recall"], value["gate-mass"], self.mass_region)
 
 
-def _check_values(values: dict[str, Any], where: str) -> dict[str, Any]:
+def _check_values(values: dict[str, Any], where: str) -> ClassOverrides:
     out: dict[str, Any] = {}
     for k, v in values.items():
         if k not in CLASS_KEYS:
@@ -98,7 +100,7 @@ def _check_values(values: dict[str, Any], where: str) -> dict[str, Any]:
                 out[k] = number_in(v)
             except ValueError as exc:
                 raise ValueError(f"{where}: {k}: {exc}") from None
-    return out
+    return out  # type: ignore[return-value]  # keys checked against CLASS_KEYS above
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,7 @@ class CaseEntry:
             )
         return case
 
-    def check(self, case: AuditCase) -> list[dict[str, Any]]:
+    def check(self, case: AuditCase) -> list[ObjectRow]:
         """Check every object, then compare with (or write) the baseline; see :func:`pytest_camaudit.dataset.checks.check_entry`."""
         __tracebackhide__ = True
         from .checks import check_entry

@@ -27,6 +27,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..records import BaselineCell, ObjectRow, Table
+
 
 def _rate(k: int, n: int) -> float | None:
     return k / n if n else None
@@ -41,7 +43,7 @@ def _pct(x: float | None) -> str:
     return "—" if x is None else f"{x:.0%}"
 
 
-def _twice(rows: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+def _twice(rows: Iterable[ObjectRow]) -> Iterable[ObjectRow]:
     """``rows`` if it can be iterated again, else its list (an iterator is consumed by one pass)."""
     return list(rows) if iter(rows) is rows else rows
 
@@ -73,16 +75,17 @@ class _GateClass:
     mass: _Sums = field(default_factory=_Sums)
     over: int = 0
 
-    def add(self, r: dict[str, Any]) -> None:
+    def add(self, r: ObjectRow) -> None:
         self.n += 1
         self.hits += int(bool(r["detected"]))
-        if r.get("gate_recall") is not None:
-            self.need_recall = max(self.need_recall or 0.0, r["gate_recall"])
-        if r.get("gate_mass"):
-            self.specs.add((float(r["gate_mass"][0]), float(r["gate_mass"][1])))
+        need, gate, mass = r.get("gate_recall"), r.get("gate_mass"), r.get("mass")
+        if need is not None:
+            self.need_recall = max(self.need_recall or 0.0, need)
+        if gate:
+            self.specs.add((float(gate[0]), float(gate[1])))
         self.threshold = min(self.threshold, r["score_threshold"])
-        if r.get("mass") is not None:
-            self.mass.add(r["mass"])
+        if mass is not None:
+            self.mass.add(mass)
 
     @property
     def mass_spec(self) -> tuple[float | None, float | None]:
@@ -93,7 +96,7 @@ class _GateClass:
         return x, max(rate for m, rate in self.specs if m == x)
 
 
-def _gate_classes(rows: Iterable[dict[str, Any]]) -> dict[str, _GateClass]:
+def _gate_classes(rows: Iterable[ObjectRow]) -> dict[str, _GateClass]:
     rows = _twice(rows)
     classes: dict[str, _GateClass] = {}
     for r in rows:
@@ -101,7 +104,8 @@ def _gate_classes(rows: Iterable[dict[str, Any]]) -> dict[str, _GateClass]:
     for r in rows:  # second pass: how many reach the class's (now known) strictest mass
         g = classes[str(r["label"])]
         x = g.mass_spec[0]
-        g.over += int(x is not None and r.get("mass") is not None and r["mass"] >= x)
+        mass = r.get("mass")
+        g.over += int(x is not None and mass is not None and mass >= x)
     return classes
 
 
@@ -127,7 +131,7 @@ def _gate_row(label: str, g: _GateClass, failures: list[str], judge: bool) -> li
                     share, need_share, verdict])
 
 
-def evaluate_gates(rows: Iterable[dict[str, Any]], pending: str | None = None) -> tuple[dict[str, Any] | None, list[str]]:
+def evaluate_gates(rows: Iterable[ObjectRow], pending: str | None = None) -> tuple[Table | None, list[str]]:
     """The per-class gate table and the failure messages for object ``rows``.
 
     Args:
@@ -145,7 +149,7 @@ def evaluate_gates(rows: Iterable[dict[str, Any]], pending: str | None = None) -
     if pending is not None:
         failures = []
     title = f"camaudit gates: {pending}; not judged" if pending else f"camaudit gates: {'FAILED' if failures else 'passed'} ({len(failures)} failing)"
-    table = {
+    table: Table = {
         "title": title,
         "columns": ["class", "objects", "recall", "required recall", "mean mass", "mass", "share with mass", "required share", "gate"],
         "rows": table_rows,
@@ -165,25 +169,26 @@ class _BaseClass:
     rank: _Sums = field(default_factory=_Sums)
     top_iou: _Sums = field(default_factory=_Sums)
 
-    def add(self, r: dict[str, Any]) -> None:
+    def add(self, r: ObjectRow, base: BaselineCell) -> None:
         self.n += 1
-        self.base_hits += int(bool(r["baseline"]["detected"]))
+        self.base_hits += int(bool(base["detected"]))
         self.hits += int(bool(r["detected"]))
-        self.base_mass.add(r["baseline"]["mass"])
+        self.base_mass.add(base["mass"])
         self.mass.add(r["mass"])
-        self.rank.add(r["baseline"]["rank"])
-        self.top_iou.add(r["baseline"]["top_iou"])
+        self.rank.add(base["rank"])
+        self.top_iou.add(base["top_iou"])
 
 
-def evaluate_baseline(rows: Iterable[dict[str, Any]], recall_drop: float, pending: str | None = None) -> tuple[dict[str, Any] | None, list[str]]:
+def evaluate_baseline(rows: Iterable[ObjectRow], recall_drop: float, pending: str | None = None) -> tuple[Table | None, list[str]]:
     """Per-class comparison with the baseline over the objects both runs have; fails on a recall drop > ``recall_drop``.
 
     ``pending`` as for :func:`evaluate_gates`: shown, not judged.
     """
     classes: dict[str, _BaseClass] = {}
     for r in rows:
-        if r.get("baseline"):
-            classes.setdefault(str(r["label"]), _BaseClass()).add(r)
+        base = r.get("baseline")
+        if base:
+            classes.setdefault(str(r["label"]), _BaseClass()).add(r, base)
     if not classes:
         return None, []
     table_rows, failures = [], []
@@ -198,7 +203,7 @@ def evaluate_baseline(rows: Iterable[dict[str, Any]], recall_drop: float, pendin
         verdict = ("pass" if ok else "FAIL") if pending is None else "not judged"
         table_rows.append(_dashes([label, g.n, base_recall, recall, drop, g.base_mass.mean, g.mass.mean, g.rank.mean, g.top_iou.mean, verdict]))
     state = f"{pending}; not judged" if pending else ("FAILED" if failures else "passed")
-    table = {
+    table: Table = {
         "title": f"camaudit baseline: per-class recall {state}",
         "columns": ["class", "objects", "baseline recall", "recall", "drop", "baseline mean mass", "mean mass", "mean rank corr.",
                     "mean top IoU", "gate"],

@@ -11,18 +11,19 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..datatypes import ObjectOutline
-from .thresholds import TOLERANCE_DEFAULTS
+from ..records import SCORE_THRESHOLD
+from .thresholds import GateMass, Tolerances
 
 
 @dataclass(frozen=True)
 class Thresholds:
     """Thresholds of one object (see :mod:`pytest_camaudit.dataset.thresholds` for the keys)."""
 
-    score: float = 0.5
+    score: float = SCORE_THRESHOLD
     iou: float = 0.5
     mass: float = 0.0
     gate_recall: float | None = None
-    gate_mass: tuple[float, float] | None = None
+    gate_mass: GateMass | None = None
     mass_region: str = "box"
     """Where ``mass`` and the mass gate are measured: ``box``, ``mask`` (the annotation's outline) or ``auto``."""
 
@@ -49,11 +50,7 @@ class BaselineSpec:
 
     directory: str
     update: bool
-    tolerance_items: tuple[tuple[str, float], ...] = ()
-
-    @property
-    def tolerances(self) -> dict[str, float]:
-        return {**TOLERANCE_DEFAULTS, **dict(self.tolerance_items)}
+    tolerances: Tolerances = Tolerances()
 
 
 class Entry(Protocol):

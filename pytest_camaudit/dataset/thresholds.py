@@ -2,7 +2,9 @@
 
 Nothing here imports numpy or torch: the option validators run when pytest parses its command
 line. Each ``parse_*`` function validates a value and returns it as a plain string (what the
-settings keep, so pytest-xdist can carry them); the matching reader turns it into data.
+settings keep, so pytest-xdist can carry them and run files record them); the matching reader
+turns it into typed data (:class:`GateMass`, :class:`Tolerances`, :data:`ClassOverrides`), and
+:class:`ParsedSettings` holds a run's three, parsed once.
 
 * Per-class overrides (``--camaudit-class-thresholds``), classes separated by ``;`` or newlines,
   ``*`` for every class::
@@ -23,7 +25,9 @@ from __future__ import annotations
 
 import argparse
 import re
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Literal, NamedTuple, TypedDict
 
 from ..validation import number_in
 
@@ -78,14 +82,49 @@ def _probability(text: str, what: str) -> float:
         raise argparse.ArgumentTypeError(f"{what}: {exc}") from None
 
 
-def gate_mass(value: str) -> tuple[float, float]:
+class GateMass(NamedTuple):
+    """A mass gate ``X:R``: at least a share ``rate`` of a class's objects have CAM mass ≥ ``mass``."""
+
+    mass: float
+    rate: float
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))  # shown as the (X, R) pair it is
+
+
+ClassOverrides = TypedDict("ClassOverrides", {
+    "score": float, "iou": float, "mass": float, "gate-recall": float, "gate-mass": GateMass,
+    "discover": "float | Literal['off']",
+}, total=False)
+"""One class's overrides in ``--camaudit-class-thresholds`` (keys as written there)."""
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """Baseline tolerances (``--camaudit-baseline-tolerance``), defaults from :data:`TOLERANCE_DEFAULTS`;
+    ``atlas_drift`` is judged only when given (:data:`OPTIONAL_TOLERANCES`)."""
+
+    mass_drop: float = TOLERANCE_DEFAULTS["mass-drop"]
+    rank: float = TOLERANCE_DEFAULTS["rank"]
+    top_iou: float = TOLERANCE_DEFAULTS["top-iou"]
+    top: float = TOLERANCE_DEFAULTS["top"]
+    recall_drop: float = TOLERANCE_DEFAULTS["recall-drop"]
+    atlas_drift: float | None = None
+
+    def items(self) -> dict[str, float]:
+        """The given and default tolerances by their option keys (``mass-drop``…)."""
+        out = {f.name.replace("_", "-"): getattr(self, f.name) for f in fields(self)}
+        return {k: v for k, v in out.items() if v is not None}
+
+
+def gate_mass(value: str) -> GateMass:
     """``"X:R"`` → ``(X, R)``: mass threshold ``X`` and required share ``R``, both in ``[0, 1]``."""
     parts = str(value).strip().split(":")
     if len(parts) != 2:
         raise argparse.ArgumentTypeError(
             f"expected MASS:RATE such as 0.4:0.9 (at least 90% of objects with CAM mass >= 0.4), got {value!r}"
         )
-    return _probability(parts[0], "gate mass"), _probability(parts[1], "gate rate")
+    return GateMass(_probability(parts[0], "gate mass"), _probability(parts[1], "gate rate"))
 
 
 def parse_gate_mass(value: str) -> str:
@@ -94,13 +133,13 @@ def parse_gate_mass(value: str) -> str:
     return str(value).strip()
 
 
-def class_thresholds(value: str | None) -> dict[str, dict[str, Any]]:
+def class_thresholds(value: str | None) -> dict[str, ClassOverrides]:
     """Per-class overrides → ``{class: {key: float | (X, R)}}`` (``*`` = every class).
 
     Raises:
         argparse.ArgumentTypeError: unknown key, bad number, missing ``class:`` prefix.
     """
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, ClassOverrides] = {}
     if not value:
         return out
     for chunk in re.split(r"[;\n]", str(value)):
@@ -113,7 +152,7 @@ def class_thresholds(value: str | None) -> dict[str, dict[str, Any]]:
             raise argparse.ArgumentTypeError(
                 f"class thresholds: expected 'CLASS: key=value …' (e.g. 'triangle: score=0.6 mass=0.3'), got {chunk!r}"
             )
-        values = out.setdefault(name, {})
+        values: dict[str, object] = out.setdefault(name, {})  # type: ignore[assignment]
         pairs = rest.replace(",", " ").split()
         if not pairs:
             raise argparse.ArgumentTypeError(f"class thresholds: no key=value after {name!r}; keys: {', '.join(ALL_CLASS_KEYS)}")
@@ -137,10 +176,10 @@ def parse_class_thresholds(value: str) -> str:
     return str(value).strip()
 
 
-def tolerances(value: str | None) -> dict[str, float]:
-    """``"mass-drop=0.1 rank=0.6"`` → every key of :data:`TOLERANCE_DEFAULTS`, given ones replaced,
-    plus the :data:`OPTIONAL_TOLERANCES` given."""
-    out = dict(TOLERANCE_DEFAULTS)
+def tolerances(value: str | None) -> Tolerances:
+    """``"mass-drop=0.1 rank=0.6"`` → the :class:`Tolerances`, given ones replacing the defaults of
+    :data:`TOLERANCE_DEFAULTS`, plus the :data:`OPTIONAL_TOLERANCES` given."""
+    out: dict[str, float] = {}
     keys = (*TOLERANCE_DEFAULTS, *OPTIONAL_TOLERANCES)
     for pair in (value or "").replace(",", " ").replace(";", " ").split():
         key, eq, text = pair.partition("=")
@@ -156,11 +195,35 @@ def tolerances(value: str | None) -> dict[str, float]:
                 raise ValueError(f"expected a number in (0, 1], got {text!r}")
         except ValueError as exc:
             raise argparse.ArgumentTypeError(f"baseline tolerance {key}: {exc}") from None
-        out[key] = x
-    return out
+        out[key.replace("-", "_")] = x
+    return Tolerances(**out)
 
 
 def parse_tolerances(value: str) -> str:
     """Validate baseline tolerances (see :func:`tolerances`)."""
     tolerances(value)
     return str(value).strip()
+
+
+@dataclass(frozen=True)
+class ParsedSettings:
+    """A run's text-valued settings, parsed once: the mass gate, the baseline tolerances and the
+    per-class overrides (the settings themselves keep the text, for xdist and the run file)."""
+
+    gate_mass: GateMass | None = None
+    tolerances: Tolerances = Tolerances()
+    classes: Mapping[str, ClassOverrides] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, gate: str | None, tolerance: str | None, classes: str | None) -> ParsedSettings:
+        """From the three texts (``--camaudit-gate-mass``, ``-baseline-tolerance``, ``-class-thresholds``)."""
+        return cls(gate_mass(gate) if gate else None, tolerances(tolerance), class_thresholds(classes))
+
+    @classmethod
+    def of(cls, settings: Mapping[str, object]) -> ParsedSettings:
+        """From a run file's ``settings`` (their option names, plain values)."""
+        def text(key: str) -> str | None:
+            value = settings.get(key)
+            return None if value is None else str(value)
+
+        return cls.parse(text("gate_mass"), text("baseline_tolerance"), text("class_thresholds"))

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from ..dataset.thresholds import DISCOVERY_KEY, class_thresholds, tolerances
-from ..records import CaseRecord
+from ..dataset.thresholds import ParsedSettings
+from ..records import CaseRecord, DiscoverySummary
 from .atlas import Atlas, atlas_of
 from .judge import DIFFUSE_SHARE, MARGIN, MIN_GROUP, MIN_OBJECTS, MIN_SHARE, ClassFinding, judge_class
 from .objects import AuditedObject, collect, pick_examples
@@ -47,14 +47,15 @@ class DiscoverySettings:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> DiscoverySettings:
+        parsed = ParsedSettings.of(settings)
         margins: list[tuple[str, float | None]] = []
-        for name, values in class_thresholds(settings.get("class_thresholds")).items():
-            if DISCOVERY_KEY in values:
-                value = values[DISCOVERY_KEY]
+        for name, values in parsed.classes.items():
+            if "discover" in values:
+                value = values["discover"]
                 margins.append((name, None if value == "off" else float(value)))
         gate = bool(settings.get("gate_discovery"))
         return cls(bool(settings.get("discover")) or gate, gate, tuple(margins),
-                   tolerances(settings.get("baseline_tolerance")).get("atlas-drift"))
+                   parsed.tolerances.atlas_drift)
 
     def margin(self, label: str) -> float | None:
         """The class's margin: its own, else ``*``'s, else :data:`~.judge.MARGIN`; None when waived."""
@@ -94,8 +95,8 @@ class Discovery:
         unjudged = [c.label for c in self.classes if c.status in ("too few objects", "no profiles")]
         return f"{LINE}: nothing flagged" + (f" (too few objects to judge: {', '.join(unjudged)})" if unjudged else "")
 
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+    def as_dict(self) -> DiscoverySummary:
+        d = cast(DiscoverySummary, asdict(self))
         d["flagged"] = self.flagged
         d["line"] = self.line() if self.enabled else ""
         d["settings"] = {"margin": MARGIN, "min_group": MIN_GROUP, "min_share": MIN_SHARE, "diffuse_share": DIFFUSE_SHARE,

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..records import Table
 from .summary import Discovery
 
 if TYPE_CHECKING:
     from .judge import ClassFinding, GroupFinding
 
 
-def discovery_tables(d: Discovery) -> list[dict[str, Any]]:
+def discovery_tables(d: Discovery) -> list[Table]:
     """The per-class discovery table and the atlas-drift table, when there is something to show."""
     return [t for t in (discovery_table(d) if d.enabled else None, drift_table(d)) if t]
 
@@ -21,7 +22,7 @@ def _shown_group(c: ClassFinding) -> GroupFinding | None:
         (g for g in c.groups if g.status != "too few objects"), None) or (c.groups[0] if c.groups else None)
 
 
-def discovery_table(d: Discovery) -> dict[str, Any] | None:
+def discovery_table(d: Discovery) -> Table | None:
     """One row per class: objects, groups, where the shown group's evidence lies, what it loses there, the verdict."""
     if not d.classes:
         return None
@@ -44,7 +45,7 @@ def discovery_table(d: Discovery) -> dict[str, Any] | None:
     }
 
 
-def drift_table(d: Discovery) -> dict[str, Any] | None:
+def drift_table(d: Discovery) -> Table | None:
     """One row per class compared with the baseline's evidence atlas."""
     if not d.drift and not d.drift_note:
         return None

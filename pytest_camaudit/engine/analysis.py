@@ -10,13 +10,13 @@ forward. It lives in the engine's LRU cache; a finished test keeps none (see
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, TypeVar
 
 import torch
 
 from ..datatypes import CamMap, Detection, Geometry
-from ..detectors.base import Capture, Detector
+from ..detectors.base import Capture, Detector, ScoreGraph
 from ..errors import DetectorRuntimeError
 from .alignment import common_grid, grid_to_image, levels_on_grid
 from .images import LoadedImage
@@ -24,31 +24,33 @@ from .images import LoadedImage
 T = TypeVar("T")
 
 
-class Owner(Protocol):
-    """What an analysis reads of the :class:`~pytest_camaudit.engine.engine.CamEngine` that made it."""
-
-    detector: Detector
-    method: str
-    max_cells: int
-    batch_size: int | None
-
-    def batch_for(self, height: int, width: int) -> int: ...
-
-    def attach_graph(self, analysis: ImageAnalysis) -> None: ...
+Regrad = Callable[[LoadedImage, Sequence[Detection]], ScoreGraph]
+"""Re-runs an image's forward with autograd and returns its graph; raises
+:class:`~pytest_camaudit.errors.DetectorRuntimeError` when the detections differ from the ones
+given (the engine's :meth:`~pytest_camaudit.engine.engine.CamEngine.regrad`)."""
 
 
 class ImageAnalysis:
     """One image's capture plus the maps and memos computed from it.
 
     Attributes:
-        engine: the engine that made it (its detector, grid budget, default method).
+        detector: the detector that ran the forward.
+        method: the run's default CAM method.
+        max_cells: the common grid's cell budget (see :func:`~pytest_camaudit.engine.alignment.common_grid`).
+        batch_for: ``(height, width) → images per detector call`` for copies of the image (D-RISE
+            masks, re-scores).
         image: the input, ``uint8 [H, W, 3]`` in ``image.pixels``.
         capture: the detector's capture of the forward.
         maps: ``(method name, detection index or None) → CamMap``, filled by the methods.
     """
 
-    def __init__(self, engine: Owner, image: LoadedImage, capture: Capture) -> None:
-        self.engine = engine
+    def __init__(self, detector: Detector, image: LoadedImage, capture: Capture, *, method: str, max_cells: int,
+                 batch_for: Callable[[int, int], int], regrad: Regrad) -> None:
+        self.detector = detector
+        self.method = method
+        self.max_cells = max_cells
+        self.batch_for = batch_for
+        self._regrad = regrad
         self.image = image
         self.capture = capture
         self.maps: dict[tuple[str, int | None], CamMap] = {}
@@ -75,7 +77,7 @@ class ImageAnalysis:
     def grid(self) -> tuple[int, int]:
         """``(h, w)`` of the common grid the CAMs are computed on."""
         if self._grid is None:
-            self._grid = common_grid(self.levels, self.geometry, self.engine.max_cells)
+            self._grid = common_grid(self.levels, self.geometry, self.max_cells)
         return self._grid
 
     def stack(self, levels: OrderedDict[str, torch.Tensor] | None = None) -> torch.Tensor:
@@ -121,8 +123,8 @@ class ImageAnalysis:
         """``d score(detection) / d level`` for every level: ``name → FloatTensor[C, h, w]`` (memoised per box).
 
         Through the detection's own path when its family has one (no autograd forward needed),
-        else one backward through the forward's graph (the engine re-runs the forward with
-        autograd when this analysis has none); levels the score does not depend on get zeros.
+        else one backward through the forward's graph (re-run with autograd by the ``regrad``
+        callable it was given, when this analysis has none); levels the score does not depend on get zeros.
 
         Raises:
             DetectorRuntimeError: the score does not depend differentiably on the target layer.
@@ -130,7 +132,7 @@ class ImageAnalysis:
         return self.remember(("gradients", detection.index), lambda: self._gradients(detection))
 
     def _gradients(self, detection: Detection) -> OrderedDict[str, torch.Tensor]:
-        detector = self.engine.detector
+        detector = self.detector
         try:
             local = detector.family.box_gradients(detector, self.capture, detection)
         except DetectorRuntimeError:
@@ -142,7 +144,5 @@ class ImageAnalysis:
         if local is not None:
             return local
         if self.capture.graph is None:
-            self.engine.attach_graph(self)
-        if self.capture.graph is None:  # pragma: no cover - attach_graph sets it or raises
-            raise DetectorRuntimeError("gradients need a forward with autograd")
+            self.capture.graph = self._regrad(self.image, self.detections)
         return detector.graph_gradients(self.capture.graph, detection)

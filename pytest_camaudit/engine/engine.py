@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..datatypes import ContextResult, Detection
-from ..detectors.base import Capture, Detector
+from ..detectors.base import Capture, Detector, ScoreGraph
 from ..errors import DetectorRuntimeError
 from .analysis import ImageAnalysis
 from .context import rescore_filled, rescore_without_context
@@ -92,7 +92,8 @@ class CamEngine:
         capture = self._capture(image, grad)
         if grad:
             self._drop_graphs()
-        analysis = ImageAnalysis(self, image, capture)
+        analysis = ImageAnalysis(self.detector, image, capture, method=self.method, max_cells=self.max_cells,
+                                 batch_for=self.batch_for, regrad=self.regrad)
         self._cache[image.key] = analysis
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
@@ -100,14 +101,24 @@ class CamEngine:
 
     def attach_graph(self, analysis: ImageAnalysis) -> None:
         """Re-run ``analysis``'s forward with autograd (a second forward: the first ran without)."""
-        capture = self._capture(analysis.image, True)
-        if [(d.label, round(d.score, 4)) for d in capture.detections] != [(d.label, round(d.score, 4)) for d in analysis.detections]:
+        analysis.capture.graph = self.regrad(analysis.image, analysis.detections)
+
+    def regrad(self, image: LoadedImage, detections: Sequence[Detection]) -> ScoreGraph:
+        """``image``'s forward again, with autograd: its graph (the other cached analyses' graphs are
+        freed). An analysis is given this to differentiate without holding the engine.
+
+        Raises:
+            DetectorRuntimeError: the forward returned other detections than ``detections``.
+        """
+        capture = self._capture(image, True)
+        if [(d.label, round(d.score, 4)) for d in capture.detections] != [(d.label, round(d.score, 4)) for d in detections]:
             raise DetectorRuntimeError(
                 f"detector {self.detector.name} returned different detections for the same image on a second "
                 "forward; it is not deterministic in eval mode (dropout left on?)"
             )
-        self._drop_graphs(keep=analysis)
-        analysis.capture.graph = capture.graph
+        self._drop_graphs(keep=self._cache.get(image.key))
+        assert capture.graph is not None  # a forward with autograd keeps its graph
+        return capture.graph
 
     def _drop_graphs(self, keep: ImageAnalysis | None = None, forward: bool = True) -> None:
         """Free the autograd graphs of the cached analyses but ``keep`` (the forwards' too unless ``forward=False``)."""

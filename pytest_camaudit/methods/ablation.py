@@ -96,7 +96,7 @@ def local_scorer(analysis: ImageAnalysis, detection: Detection) -> LocalScorer:
     Raises:
         DetectorRuntimeError: the family cannot re-score one box from a window of its features.
     """
-    detector = analysis.engine.detector
+    detector = analysis.detector
     return detector.family.local_scorer(detector, analysis.capture, detection)
 
 
@@ -114,7 +114,7 @@ def ablation_cam(
         raise
     except Exception as exc:
         raise DetectorRuntimeError(
-            f"detector {analysis.engine.detector.name} raised {type(exc).__name__} while re-scoring "
+            f"detector {analysis.detector.name} raised {type(exc).__name__} while re-scoring "
             f"{detection.describe()} on ablated features: {exc}"
         ) from exc
     acts = analysis.levels[scorer.level].float().abs()

@@ -124,7 +124,7 @@ def relevance(analysis: ImageAnalysis, detection: Detection) -> tuple[str, torch
     Raises:
         DetectorRuntimeError: the family has no attention relevance, or the model raised computing it.
     """
-    detector = analysis.engine.detector
+    detector = analysis.detector
 
     def compute() -> tuple[str, torch.Tensor]:
         try:

@@ -122,14 +122,14 @@ def drise_run(analysis: ImageAnalysis, config: DriseConfig) -> DriseRun:
 
 
 def _masked_forwards(analysis: ImageAnalysis, config: DriseConfig) -> DriseRun:
-    detector = analysis.engine.detector
+    detector = analysis.detector
     device = detector.device
     pixels = torch.from_numpy(analysis.image.pixels.copy()).permute(2, 0, 1).float().div_(255.0).to(device)
     fill = torch.as_tensor(detector.fill_colour(), dtype=torch.float32, device=device).div(255.0)[:, None, None]
     h, w = pixels.shape[-2:]
     masks = MaskSet(config.masks, h, w, config.cells, config.keep, config.seed)
     show = config.progress if config.progress is not None else (config.masks >= 500 and sys.stderr.isatty())
-    batch = config.batch_size or analysis.engine.batch_for(h, w)
+    batch = config.batch_size or analysis.batch_for(h, w)
     outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     with _progress(config.masks, bool(show)) as bar, torch.no_grad():
         for start in range(0, config.masks, batch):

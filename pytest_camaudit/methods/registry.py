@@ -91,7 +91,7 @@ def cam_for(analysis: ImageAnalysis, method: str | None = None, detection: Detec
     Raises:
         ValueError: unknown method, or a per-box method without a detection.
     """
-    m = get_method(method or analysis.engine.method)
+    m = get_method(method or analysis.method)
     if m.per_box and detection is None:
         raise ValueError(f"{m.name} explains one detection; pass `detection=`")
     key = (m.name, detection.index if (m.per_box and detection is not None) else None)

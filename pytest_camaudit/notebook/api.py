@@ -25,26 +25,6 @@ ENGINE_CACHE = 4
 """Images whose forward each notebook engine keeps (a released case drops its own at once)."""
 
 
-class Explorer:
-    """What a notebook case reads of its maker (the :class:`~pytest_camaudit.audit.case.CaseOwner` protocol)."""
-
-    def __init__(self, engine: CamEngine, score_threshold: float) -> None:
-        self._engine = engine
-        self._score_threshold = score_threshold
-
-    @property
-    def engine(self) -> CamEngine:
-        return self._engine
-
-    @property
-    def method(self) -> str:
-        return self._engine.method
-
-    @property
-    def score_threshold(self) -> float:
-        return self._score_threshold
-
-
 def _checked(what: str, parse: Any, value: str) -> str:
     try:
         checked: str = parse(value)
@@ -117,7 +97,7 @@ def explore(image: Any, model: str = "shapes", *, method: str = "eigencam", devi
     loaded = load_image(image, name=label)
     analysis = engine.analyze(loaded, grad=needs_graph(engine))
     register_formatters()
-    return NotebookCase(Explorer(engine, threshold), loaded, analysis, label, model.strip(), weights)
+    return NotebookCase(engine, loaded, analysis, label, model.strip(), weights, score_threshold=threshold)
 
 
 def release_detectors() -> int:

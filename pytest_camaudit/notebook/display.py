@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..records import ObjectRow
+
 GATE_TITLE = "camaudit gates"
 """How the gate table's title begins (:func:`pytest_camaudit.dataset.gates.evaluate_gates`)."""
 
@@ -57,11 +59,11 @@ class GateSummary:
         return cls(str(gates.get("state", "judged")), tuple(gates.get("failures") or ()), table, dict(header.get("run") or {}))
 
     @classmethod
-    def from_rows(cls, rows: Iterable[Mapping[str, Any]]) -> GateSummary:
+    def from_rows(cls, rows: Iterable[ObjectRow]) -> GateSummary:
         """Judge the gates of object rows (what data-driven cases record: ``case.objects``)."""
         from ..dataset.gates import evaluate_gates
 
-        table, failures = evaluate_gates([dict(r) for r in rows])
+        table, failures = evaluate_gates(list(rows))
         return cls("judged", tuple(failures), table)
 
     def _repr_html_(self) -> str:

@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..audit.case import AuditCase, CaseOwner
+from ..audit.case import AuditCase
 from ..datatypes import Box, CamMap, Detection
 from ..errors import CamauditError
-from ..records import CaseRecord
+from ..records import SCORE_THRESHOLD, CaseRecord
 
 if TYPE_CHECKING:
     from ..engine.analysis import ImageAnalysis
+    from ..engine.engine import CamEngine
     from ..engine.images import LoadedImage
 
 
@@ -74,9 +75,9 @@ class NotebookCase(AuditCase):
         weights: the ``--camaudit-weights`` value, if any.
     """
 
-    def __init__(self, auditor: CaseOwner, image: LoadedImage, analysis: ImageAnalysis, name: str, model: str,
-                 weights: str | None = None) -> None:
-        super().__init__(auditor, image, analysis, name)
+    def __init__(self, engine: CamEngine, image: LoadedImage, analysis: ImageAnalysis, name: str, model: str,
+                 weights: str | None = None, *, score_threshold: float = SCORE_THRESHOLD) -> None:
+        super().__init__(engine, image, analysis, name, score_threshold)
         self.model = model
         self.weights = weights
 
@@ -99,7 +100,7 @@ class NotebookCase(AuditCase):
         :class:`ReleasedCaseError`.
         """
         super().release()
-        self.auditor.engine.forget(self.image.key)
+        self.engine.forget(self.image.key)
 
     def cam(self, detection: Detection | None = None, method: str | None = None) -> ShownMap:
         """The map of ``method`` (default: the case's) explaining ``detection``, shown over the image."""
@@ -111,7 +112,7 @@ class NotebookCase(AuditCase):
         outcome = "failed" if any(not c.passed for c in self.checks) else "passed"
         if self.released:
             return CaseRecord(nodeid="", name=self.name, source=self.image.source, outcome=outcome, image_size=[self.image.width, self.image.height],
-                              model=self.model, method=self.auditor.method, expected=list(self.expected), checks=list(self.checks))
+                              model=self.model, method=self.method, expected=list(self.expected), checks=list(self.checks))
         rec = self.to_record("", outcome)
         rec.model = self.model
         return rec
@@ -139,4 +140,4 @@ class NotebookCase(AuditCase):
 
     def __repr__(self) -> str:
         state = "released" if self.released else f"{len(self.above())} detections above {self.score_threshold:.2f}"
-        return f"<NotebookCase {self.name!r} model={self.model!r} method={self.auditor.method!r}: {state}, {len(self.checks)} checks>"
+        return f"<NotebookCase {self.name!r} model={self.model!r} method={self.method!r}: {state}, {len(self.checks)} checks>"

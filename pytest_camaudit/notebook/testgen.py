@@ -144,7 +144,7 @@ def pinned_test_source(case: AuditCase, model: str, margin: float = 0.1, *, weig
     unknown = sorted(set(checks) - set(CHECKS))
     if unknown:
         raise ValueError(f"unknown checks {unknown}; expected some of {', '.join(CHECKS)}")
-    method = method or case.auditor.method
+    method = method or case.method
     path = _image_path(case, image)
     measured = measure(case, method, checks, context_margin)
     func = _name(name or f"test_{Path(path).stem}", "test")

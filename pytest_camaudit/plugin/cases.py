@@ -35,7 +35,6 @@ import pytest
 from ..dataset.entries import CaseEntry, ThresholdResolver, Thresholds, load_entries
 from ..dataset.formats import format_of
 from ..dataset.names import name_map
-from ..dataset.thresholds import gate_mass
 from ..errors import DatasetError
 
 if TYPE_CHECKING:
@@ -132,8 +131,8 @@ class CasesPlugin:
         self.cases_path = resolve_path(config, "cases", settings.cases)
         self.images_dir = resolve_path(config, "cases-images", settings.cases_images)
         self.baseline = self._baseline_spec()
-        self.defaults = Thresholds(settings.score_threshold, 0.5, settings.min_mass, settings.gate_recall,
-                                   gate_mass(settings.gate_mass) if settings.gate_mass else None, settings.mass_region)
+        self.defaults = Thresholds(settings.score_threshold, Thresholds.iou, settings.min_mass, settings.gate_recall,
+                                   settings.parsed.gate_mass, settings.mass_region)
         self._cache: dict[Any, list[CaseEntry]] = {}
 
     def _baseline_spec(self) -> BaselineSpec | None:
@@ -144,14 +143,13 @@ class CasesPlugin:
                 raise pytest.UsageError("--camaudit-update-baseline needs --camaudit-baseline=DIR: the folder to write the baseline to")
             return None
         from ..dataset.baseline import BaselineSpec
-        from ..dataset.thresholds import tolerances
 
         if not s.update_baseline and not (directory / "manifest.json").is_file():
             raise pytest.UsageError(
                 f"--camaudit-baseline={s.baseline}: no baseline in {directory} (manifest.json missing); "
                 "write one first with --camaudit-update-baseline"
             )
-        return BaselineSpec(str(directory), bool(s.update_baseline), tuple(sorted(tolerances(s.baseline_tolerance).items())))
+        return BaselineSpec(str(directory), bool(s.update_baseline), s.parsed.tolerances)
 
     def load(self, annotations: Path, images: Path | None, marker: dict[str, Any]) -> list[CaseEntry]:
         """The entries of a dataset; ``marker``'s ``split`` and ``names`` win over the options'.
@@ -165,7 +163,7 @@ class CasesPlugin:
             marker = dict(marker)
             split = str(marker.pop("split", None) or self.settings.cases_split)
             names = {**name_map(self.settings.cases_names), **name_map(marker.pop("names", None))}
-            resolver = ThresholdResolver(self.defaults, self.settings.class_thresholds, marker)
+            resolver = ThresholdResolver(self.defaults, self.settings.parsed.classes, marker)
             self._cache[key] = load_entries(annotations, images, resolver, self.baseline, split=split, names=names)
         return self._cache[key]
 

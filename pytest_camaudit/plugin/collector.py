@@ -14,7 +14,18 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ..records import CaseRecord
+from ..records import (
+    CaseRecord,
+    DiscoverySummary,
+    FinishedTest,
+    GateState,
+    ObjectRow,
+    RunSummary,
+    Status,
+    Table,
+    make_gate_state,
+    report_status,
+)
 from ..runs.layout import VERDICT_SETTINGS, environment
 from ..runs.tables import RunTotals
 from .options import Settings
@@ -38,12 +49,6 @@ def exit_name(exitstatus: Any) -> str:
         return str(getattr(exitstatus, "name", exitstatus))
 
 
-def _outcome(report: Any) -> str:
-    if report.when != "call":
-        return "error" if report.failed else "skipped"
-    return str(report.outcome)
-
-
 @dataclass
 class RunCollector:
     """Everything the report, the run file and the terminal summary need, gathered from test reports."""
@@ -55,22 +60,22 @@ class RunCollector:
     tests: int = 0
     failed_tests: int = 0
     report_path: str | None = None
-    tables: list[dict[str, Any]] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
     """Extra summary tables for the report and terminal: ``{"title", "columns", "rows", "note"}``."""
     problems: list[str] = field(default_factory=list)
     """Outputs that could not be written (report, JSON), for the terminal summary."""
     store: FigureStore | None = None
     """Where each finished case's figures are written as its report arrives (the report's or the run file's folder)."""
-    test_entries: list[dict[str, Any]] = field(default_factory=list)
+    test_entries: list[FinishedTest] = field(default_factory=list)
     """Per finished test: ``{"nodeid", "outcome", "audit", "objects"}`` (the run file's ``tests``)."""
     collected: int | None = None
     """How many audit tests were selected to run (None: not known)."""
     selection: dict[str, Any] = field(default_factory=dict)
     """``{"args", "keyword", "markexpr"}`` and ``shard`` (pytest-split's ``--splits``/``--group``) of this run."""
-    gates: dict[str, Any] = field(default_factory=lambda: {"state": "judged", "ran": 0, "collected": 0, "interrupted": False, "failures": []})
+    gates: GateState = field(default_factory=make_gate_state)
     """The gates' state, set by :mod:`.gates` at the end of the session."""
     finished: float | None = None
-    discovery: dict[str, Any] | None = None
+    discovery: DiscoverySummary | None = None
     """Discovery's verdict (:mod:`pytest_camaudit.discovery.summary`), set by :mod:`.discovery` at the end of the session."""
 
     def add_report(self, report: Any) -> None:
@@ -78,7 +83,7 @@ class RunCollector:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             self.tests += 1
             self.failed_tests += int(report.failed)
-            self.test_entries.append({"nodeid": report.nodeid, "outcome": _outcome(report),
+            self.test_entries.append({"nodeid": report.nodeid, "outcome": report_status(report).value,
                                       "audit": "camaudit" in getattr(report, "keywords", {}),
                                       "objects": list(getattr(report, "camaudit_objects", None) or [])})
         for d in getattr(report, "camaudit", None) or []:
@@ -94,10 +99,10 @@ class RunCollector:
     def sorted_cases(self) -> list[CaseRecord]:
         return sorted(self.cases, key=lambda c: (c.nodeid, c.name))
 
-    def sorted_tests(self) -> list[dict[str, Any]]:
+    def sorted_tests(self) -> list[FinishedTest]:
         return sorted(self.test_entries, key=lambda t: str(t["nodeid"]))
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self) -> list[ObjectRow]:
         """Every object row (the gate inputs), in node-id order."""
         return [row for t in self.sorted_tests() for row in t["objects"]]
 
@@ -108,21 +113,20 @@ class RunCollector:
 
     @property
     def failing(self) -> list[CaseRecord]:
-        return [c for c in self.cases if c.outcome == "failed" and c.error is None]
+        return [c for c in self.cases if c.status is Status.FAILED]
 
     @property
     def errors(self) -> list[CaseRecord]:
-        return [c for c in self.cases if c.error is not None or c.outcome == "error"]
+        return [c for c in self.cases if c.status is Status.ERROR]
 
     @property
     def passing(self) -> list[CaseRecord]:
-        return [c for c in self.cases if c.outcome == "passed" and c.error is None]
+        return [c for c in self.cases if c.status.passing]
 
     def shown(self) -> list[CaseRecord]:
         """Cases the report shows: failing and broken ones, plus passing ones with report-all."""
-        keep = [c for c in self.cases if c.outcome != "passed" or c.error is not None or self.settings.report_all]
-        order = {"error": 0, "failed": 1, "skipped": 2, "passed": 3}
-        return sorted(keep, key=lambda c: (order.get(c.outcome, 4), c.nodeid, c.name))
+        keep = [c for c in self.cases if not c.status.passing or self.settings.report_all]
+        return sorted(keep, key=lambda c: (c.status.order, c.nodeid, c.name))
 
     def totals(self) -> RunTotals:
         totals = RunTotals()
@@ -130,11 +134,11 @@ class RunCollector:
             totals.add_case(case)
         return totals
 
-    def per_class(self) -> dict[str, Any]:
+    def per_class(self) -> Table:
         """The per-class summary table over every audited case (:class:`~pytest_camaudit.runs.tables.PerClass`)."""
         return self.totals().per_class.table()
 
-    def summary(self, exitstatus: Any) -> dict[str, Any]:
+    def summary(self, exitstatus: Any) -> RunSummary:
         """The run's facts, counts and tables (the report's header, the run file's header, the terminal)."""
         from .. import __version__
 
@@ -161,7 +165,7 @@ class RunCollector:
             **totals.counts(),
             "tests": self.tests,
             "failed_tests": self.failed_tests,
-            "gates": dict(self.gates),
+            "gates": make_gate_state(**self.gates),
             "tables": list(self.tables),
             "per_class": totals.per_class.table(),
             "discovery": self.discovery,

@@ -1,7 +1,7 @@
 """The dataset gates' pytest side: rows travel on reports, the controller judges and fails the run.
 
-A ``pytest_runtest_makereport`` wrapper puts a test's object rows on its report as
-``camaudit_objects``; under pytest-xdist (``-n``, or ``--tx`` gateways to other hosts) they reach the
+The plugin's one ``pytest_runtest_makereport`` wrapper (:mod:`.reports`) puts a test's object rows
+on its report as ``camaudit_objects`` (:func:`attach_rows`); under pytest-xdist (``-n``, or ``--tx`` gateways to other hosts) they reach the
 controller with the report, where the collector keeps them per test. Like pytest's own
 ``--max-warnings``, the controller's ``pytest_sessionfinish`` sets the exit status to 1
 (``TESTS_FAILED``) when a gate fails and the run would otherwise have passed; the terminal summary
@@ -17,11 +17,11 @@ merge`` judges the gates over all shards.
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from typing import Any
 
 import pytest
 
+from ..records import GateStateName, make_gate_state
 from .keys import AUDITOR, COLLECTOR, SETTINGS
 
 
@@ -33,7 +33,7 @@ def deferred(config: pytest.Config) -> bool:
     return int(config.getoption("splits", None) or 0) > 1
 
 
-def gate_state(ran: int, collected: int | None, interrupted: bool, defer: bool) -> tuple[str, str | None]:
+def gate_state(ran: int, collected: int | None, interrupted: bool, defer: bool) -> tuple[GateStateName, str | None]:
     """``(state, why not judged)``: ``judged``, ``incomplete`` or ``deferred``; the reason is None when judged."""
     total = max(ran, collected or 0)
     if interrupted or ran < total:
@@ -43,6 +43,16 @@ def gate_state(ran: int, collected: int | None, interrupted: bool, defer: bool) 
     return "judged", None
 
 
+def attach_rows(item: pytest.Item, report: pytest.TestReport) -> None:
+    """Put the gate inputs of ``item``'s data-driven cases (object rows) on its call's report
+    (``report.camaudit_objects``; called by :class:`~pytest_camaudit.plugin.reports.Reports`)."""
+    auditor = item.stash.get(AUDITOR, None)
+    if report.when == "call" and auditor is not None:
+        rows = auditor.object_rows()
+        if rows:
+            report.camaudit_objects = rows  # type: ignore[attr-defined]
+
+
 class GatePlugin:
     """Registered on the controller and on every worker by the plugin's ``pytest_configure``."""
 
@@ -50,18 +60,8 @@ class GatePlugin:
         self.config = config
         self.failures: list[str] = []
         self.pending: str | None = None
-        self.state = "judged"
+        self.state: GateStateName = "judged"
         self.tables = 0
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        report = yield
-        auditor = item.stash.get(AUDITOR, None)
-        if report.when == "call" and auditor is not None:
-            rows = auditor.object_rows()
-            if rows:
-                report.camaudit_objects = rows  # type: ignore[attr-defined]
-        return report
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         n = sum(1 for item in session.items if item.get_closest_marker("camaudit") is not None)
@@ -84,7 +84,6 @@ class GatePlugin:
         if hasattr(self.config, "workerinput"):
             return
         from ..dataset.gates import evaluate_baseline, evaluate_gates
-        from ..dataset.thresholds import tolerances
 
         settings = self.config.stash[SETTINGS]
         collector = self.config.stash[COLLECTOR]
@@ -93,7 +92,7 @@ class GatePlugin:
         rows = collector.rows()
         table, self.failures = evaluate_gates(rows, self.pending)
         if settings.baseline and not settings.update_baseline:
-            btable, bfail = evaluate_baseline(rows, tolerances(settings.baseline_tolerance)["recall-drop"], self.pending)
+            btable, bfail = evaluate_baseline(rows, settings.parsed.tolerances.recall_drop, self.pending)
             self.failures += bfail
         else:
             btable = None
@@ -103,8 +102,7 @@ class GatePlugin:
         from .discovery import judge
 
         self.failures += judge(self.config, settings, collector, self.pending)
-        collector.gates = {"state": self.state, "ran": collector.ran, "collected": max(collector.ran, collector.collected or 0),
-                           "interrupted": interrupted, "failures": list(self.failures)}
+        collector.gates = make_gate_state(self.state, collector.ran, max(collector.ran, collector.collected or 0), interrupted, self.failures)
         if settings.baseline and settings.update_baseline and rows:
             from ..dataset.baseline import write_manifest
             from .cases import resolve_path

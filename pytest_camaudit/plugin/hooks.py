@@ -7,7 +7,6 @@ pytest-xdist run reports every worker's cases; only the controller writes the HT
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from typing import Any
 
 import pytest
@@ -15,10 +14,9 @@ import pytest
 from .cases import camaudit_entry  # noqa: F401  (fixture)
 from .collector import RunCollector
 from .fixtures import camaudit, camaudit_cam_engine, camaudit_detector  # noqa: F401  (fixtures)
-from .keys import AUDITOR, COLLECTOR, SETTINGS
+from .keys import COLLECTOR, SETTINGS
 from .options import add_options, resolve_settings
-
-_FIXTURES = ("camaudit", "camaudit_cam_engine", "camaudit_detector")
+from .reports import AUDIT_FIXTURES
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,9 +36,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_ReportListener(config), "camaudit-report-listener")
     else:
         config.pluginmanager.register(_SentFigures(), "camaudit-sent-figures")
-    from .integrations import Integrations  # pytest-html extras, JUnit properties, --camaudit-json
+    from .integrations import Integrations  # pytest-html's summary line, --camaudit-json, --camaudit-markdown
+    from .reports import Reports  # the one makereport wrapper: case records, gate inputs, JUnit properties, pytest-html extras
 
     config.pluginmanager.register(Integrations(config), "camaudit-integrations")
+    config.pluginmanager.register(Reports(config), "camaudit-reports")
     from . import cases, gates
 
     cases.configure(config, settings)  # COCO-driven cases: marker, --camaudit-cases, baselines
@@ -72,78 +72,10 @@ def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
-def _outcome(report: pytest.TestReport) -> str:
-    if report.when != "call":
-        return "error" if report.failed else "skipped"
-    return report.outcome
-
-
-def _section(records: list[Any]) -> str:
-    lines = []
-    for r in records:
-        lines.append(f"{r.name} ({r.image_size[0]}x{r.image_size[1]}): {len(r.detections)} detections ≥ 0.05"
-                     if r.image_size else f"{r.name}: {r.error}")
-        for d in r.detections[:5]:
-            lines.append(f"  detected {d['label']} {d['score']:.3f} at {[round(v) for v in d['box']]}")
-        for c in r.checks:
-            lines.append(f"  {'PASS' if c.passed else 'FAIL'} {c.kind}: {c.message.splitlines()[0]}")
-    return "\n".join(lines)
-
-
-def _note_unrecorded_error(records: list[Any], call: pytest.CallInfo[None]) -> None:
-    """Why a test failed, when none of its cases says so: a plugin error (bad expectation, model
-    failure) becomes the last case's error; anything else (the test's own code raised) a note."""
-    from ..errors import CamauditError
-
-    exc = call.excinfo.value if call.excinfo is not None else None
-    if exc is None or not records or any(r.error or r.failed_checks for r in records):
-        return
-    text = f"{type(exc).__name__}: {str(exc).strip()[:500]}"
-    if isinstance(exc, CamauditError):
-        records[-1].error = text
-    elif not isinstance(exc, pytest.skip.Exception):
-        records[-1].notes.append(f"the test failed outside the audit: {text}")
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
-    settings = item.config.stash[SETTINGS]
-    auditor = item.stash.get(AUDITOR, None)
-    records = []
-    if auditor is not None and report.when == "call":
-        outcome = _outcome(report)
-        with_figures = bool(settings.report or settings.json) and (outcome != "passed" or settings.report_all)
-        if with_figures:  # the report layer (and Jinja2) is imported only when a case is drawn
-            from ..report.figures import case_figures
-
-        records = auditor.records(outcome, case_figures if with_figures else None, discover=settings.discover)
-        _note_unrecorded_error(records, call)
-        engine = auditor.engine
-        report.camaudit_run = {  # type: ignore[attr-defined]
-            "model": engine.detector.name,
-            "identity": engine.detector.identity,
-            "method": engine.method,
-            "device": str(engine.detector.device),
-        }
-        if outcome == "failed" and records:
-            report.sections.append(("camaudit", _section(records)))
-    elif report.when == "setup" and report.failed and any(f in getattr(item, "fixturenames", ()) for f in _FIXTURES):
-        from ..records import CaseRecord
-
-        crash = getattr(report.longrepr, "reprcrash", None)
-        message = crash.message if crash is not None else str(report.longrepr).strip().splitlines()[-1]
-        records = [CaseRecord(nodeid=item.nodeid, name=item.name, outcome="error", model=settings.model,
-                              method=settings.method, error=message)]
-    if records:
-        report.camaudit = [r.to_dict() for r in records]  # type: ignore[attr-defined]
-    return report
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if any(f in getattr(item, "fixturenames", ()) for f in _FIXTURES):
+        if any(f in getattr(item, "fixturenames", ()) for f in AUDIT_FIXTURES):
             item.add_marker("camaudit")
 
 

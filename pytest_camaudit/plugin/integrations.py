@@ -22,14 +22,13 @@ Markdown files are written on the controller, atomically, like the HTML report.
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ..records import CaseRecord
-from ..runs.layout import case_metrics, case_verdict
+from ..records import CaseRecord, Status
+from ..runs.layout import case_metrics
 from .keys import AUDITOR, COLLECTOR, SETTINGS
 
 _MAX_HTML_EXTRAS = 8
@@ -46,8 +45,37 @@ def write_json(path: str | Path, collector: Any, exitstatus: Any) -> Path:
     return RunWriter(path).write(header(collector.summary(exitstatus)), cases, collector.sorted_tests())
 
 
-def _html_active(config: pytest.Config) -> bool:
+def html_active(config: pytest.Config) -> bool:
+    """Whether pytest-html writes a report in this run (``--html=…``)."""
     return config.pluginmanager.hasplugin("html") and bool(config.getoption("htmlpath", None))
+
+
+def annotate(item: pytest.Item, report: pytest.TestReport, cases: list[CaseRecord], html: bool) -> None:
+    """JUnit properties of ``cases`` on ``item``, and pytest-html extras on a report that did not pass
+    (called by :class:`~pytest_camaudit.plugin.reports.Reports` once the records are on ``report``)."""
+    for case in cases:
+        item.user_properties.append((f"camaudit.{case.name}.verdict", case.verdict.value))
+        for key, value in case_metrics(case).items():
+            item.user_properties.append((f"camaudit.{case.name}.{key}", "nan" if value is None else value))
+    if html and not report.passed:
+        _html_extras(item, report, cases)
+
+
+def _html_extras(item: pytest.Item, report: pytest.TestReport, cases: list[CaseRecord]) -> None:
+    from pytest_html import extras
+
+    figures = [(c.name, f) for c in cases if c.verdict is not Status.PASSED for f in c.figures]
+    if not figures:  # no --camaudit-report: the records carry no pictures, render them here
+        from ..report.figures import case_figures
+
+        auditor = item.stash.get(AUDITOR, None)
+        for case in auditor.cases if auditor is not None else []:
+            if any(not c.passed for c in case.checks) or report.failed:
+                figures.extend((case.name, f) for f in case_figures(case.drawing()))
+    report.extras = list(getattr(report, "extras", [])) + [  # type: ignore[attr-defined]
+        extras.image(f.png, f"{name}: {f.title}", f.mime, f.mime.split("/")[-1].replace("jpeg", "jpg"))
+        for name, f in figures[:_MAX_HTML_EXTRAS]
+    ]
 
 
 class Integrations:
@@ -55,38 +83,6 @@ class Integrations:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.html = _html_active(config)
-
-    @pytest.hookimpl(wrapper=True, tryfirst=True)  # outermost: runs after the plugin attached its records
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        report = yield
-        raw = getattr(report, "camaudit", None)
-        if not raw or report.when not in ("call", "setup"):
-            return report
-        cases = [CaseRecord.from_dict(d) for d in raw]
-        for case in cases:
-            item.user_properties.append((f"camaudit.{case.name}.verdict", case_verdict(case)))
-            for key, value in case_metrics(case).items():
-                item.user_properties.append((f"camaudit.{case.name}.{key}", "nan" if value is None else value))
-        if self.html and not report.passed:
-            self._html_extras(item, report, cases)
-        return report
-
-    def _html_extras(self, item: pytest.Item, report: pytest.TestReport, cases: list[CaseRecord]) -> None:
-        from pytest_html import extras
-
-        figures = [(c.name, f) for c in cases if case_verdict(c) != "passed" for f in c.figures]
-        if not figures:  # no --camaudit-report: the records carry no pictures, render them here
-            from ..report.figures import case_figures
-
-            auditor = item.stash.get(AUDITOR, None)
-            for case in auditor.cases if auditor is not None else []:
-                if any(not c.passed for c in case.checks) or report.failed:
-                    figures.extend((case.name, f) for f in case_figures(case.drawing()))
-        report.extras = list(getattr(report, "extras", [])) + [  # type: ignore[attr-defined]
-            extras.image(f.png, f"{name}: {f.title}", f.mime, f.mime.split("/")[-1].replace("jpeg", "jpg"))
-            for name, f in figures[:_MAX_HTML_EXTRAS]
-        ]
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session) -> None:

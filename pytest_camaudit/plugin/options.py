@@ -11,15 +11,17 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from functools import cached_property
 from typing import Any
 
 import pytest
 
 from ..dataset.names import parse_name_map
-from ..dataset.thresholds import mass_region, parse_class_thresholds, parse_gate_mass, parse_tolerances
+from ..dataset.thresholds import ParsedSettings, mass_region, parse_class_thresholds, parse_gate_mass, parse_tolerances
 from ..detectors.specs import spec_kind
 from ..methods.registry import canonical_name, method_names
+from ..records import SCORE_THRESHOLD
 from ..validation import number_in, whole_number
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -98,12 +100,12 @@ def parse_bool(value: str | bool) -> bool:
 
 @dataclass(frozen=True)
 class OptionSpec:
-    """One option: ``--camaudit-<name>`` on the command line, ``camaudit_<name>`` in the ini file."""
+    """One option: ``--camaudit-<name>`` on the command line, ``camaudit_<name>`` in the ini file; its
+    default is the :class:`Settings` field's."""
 
     name: str
     help: str
     parse: Callable[[str], Any]
-    default: Any
     flag: bool = False  # a boolean switch: ``--camaudit-report-all`` with no value
 
     @property
@@ -120,62 +122,60 @@ class OptionSpec:
 
 
 OPTIONS: tuple[OptionSpec, ...] = (
-    OptionSpec("report", "write an HTML audit report to this path", parse_path, None),
-    OptionSpec("report-all", "also put passing audited cases in the report", parse_bool, False, flag=True),
+    OptionSpec("report", "write an HTML audit report to this path", parse_path),
+    OptionSpec("report-all", "also put passing audited cases in the report", parse_bool, flag=True),
     OptionSpec(
         "model",
         "detector to audit: an embedded detector (shapes by default), a torchvision builder name, "
         "package.module:callable, an architecture file (yolo11n.yaml), a checkpoint (.pt) or a save_pretrained folder",
         parse_model,
-        "shapes",
     ),
     OptionSpec(
         "weights",
         "weights for --camaudit-model: a state-dict file, or for torchvision builders a weights "
         "enum name such as COCO_V1 / DEFAULT (downloaded once into the torch hub cache unless --camaudit-offline)",
         parse_path,
-        None,
     ),
     OptionSpec("offline", "never download weights; they must be on disk already (also when HF_HUB_OFFLINE=1)",
-               parse_bool, False, flag=True),
-    OptionSpec("method", f"CAM method: {', '.join(method_names())} (default eigencam)", parse_method, "eigencam"),
-    OptionSpec("device", "auto (cuda when available), cpu, cuda or cuda:N", parse_device, "auto"),
-    OptionSpec("score-threshold", "minimum detection score, 0..1 (default 0.5)", parse_probability, 0.5),
+               parse_bool, flag=True),
+    OptionSpec("method", f"CAM method: {', '.join(method_names())} (default eigencam)", parse_method),
+    OptionSpec("device", "auto (cuda when available), cpu, cuda or cuda:N", parse_device),
+    OptionSpec("score-threshold", f"minimum detection score, 0..1 (default {SCORE_THRESHOLD})", parse_probability),
     OptionSpec("batch-size", "images per detector call for the extra forwards of one image: context re-scores, D-RISE masks, "
                "deletion / insertion curves: auto (default: 8 on a GPU; on a CPU as many as fit 512x512 pixels) or a number",
-               parse_batch_size, None),
+               parse_batch_size),
     OptionSpec("json", "write the run's record as JSON (per case: detections, metrics, verdicts, figures; gate inputs; the run's "
-               "identity) to this path; shards merge with `python -m pytest_camaudit merge`", parse_path, None),
+               "identity) to this path; shards merge with `python -m pytest_camaudit merge`", parse_path),
     OptionSpec("markdown", "write a Markdown summary (verdict, gates, per-class table, failing cases; < 64 KB) to this path, "
-               "e.g. $GITHUB_STEP_SUMMARY", parse_path, None),
+               "e.g. $GITHUB_STEP_SUMMARY", parse_path),
     OptionSpec("defer-gates", "record the dataset gates' inputs but judge them only in the merge of all shards "
-               "(default: on under pytest-split --splits N > 1)", parse_bool, None, flag=True),
+               "(default: on under pytest-split --splits N > 1)", parse_bool, flag=True),
     # -- data-driven cases, dataset-level gates, baselines (pytest_camaudit.dataset) --
     OptionSpec("cases", "a dataset: a COCO .json file, an ultralytics dataset .yaml or a Pascal VOC root folder; one audit test per "
-               "image (see also @pytest.mark.camaudit_cases)", parse_path, None),
-    OptionSpec("cases-images", "COCO files: folder of the images (default: images/ beside the file, else its folder)", parse_path, None),
+               "image (see also @pytest.mark.camaudit_cases)", parse_path),
+    OptionSpec("cases-images", "COCO files: folder of the images (default: images/ beside the file, else its folder)", parse_path),
     OptionSpec("cases-split", "the dataset YAML's split or the VOC image set to audit (default val; a COCO file is one split)",
-               parse_split, "val"),
+               parse_split),
     OptionSpec("cases-names", "map dataset class names to the detector's, e.g. 'aeroplane=airplane, tvmonitor=tv' (NAME= leaves a "
-               "class out)", parse_name_map, None),
+               "class out)", parse_name_map),
     OptionSpec("min-mass", "per-case CAM mass each annotated object must have inside its box, 0..1 (default 0: measured only)",
-               parse_probability, 0.0),
+               parse_probability),
     OptionSpec("mass-region", "where a data-driven object's CAM mass is judged (--camaudit-min-mass, the mass gate, baselines): box "
                "(default), mask (its annotated outline: COCO segmentation, YOLO polygon) or auto (the outline where it has one)",
-               mass_region, "box"),
+               mass_region),
     OptionSpec("class-thresholds", "per-class overrides, e.g. 'triangle: score=0.6 mass=0.3 gate-mass=0.4:0.9; star: iou=0.4'",
-               parse_class_thresholds, None),
-    OptionSpec("gate-recall", "dataset gate: every class's recall at the score threshold must be >= this, 0..1", parse_probability, None),
+               parse_class_thresholds),
+    OptionSpec("gate-recall", "dataset gate: every class's recall at the score threshold must be >= this, 0..1", parse_probability),
     OptionSpec("gate-mass", "dataset gate MASS:RATE: a share >= RATE of each class's objects has CAM mass >= MASS (e.g. 0.4:0.9)",
-               parse_gate_mass, None),
-    OptionSpec("baseline", "folder of a previous model's baseline: compare every data-driven case with it", parse_path, None),
-    OptionSpec("update-baseline", "write the --camaudit-baseline folder from this run instead of comparing", parse_bool, False, flag=True),
+               parse_gate_mass),
+    OptionSpec("baseline", "folder of a previous model's baseline: compare every data-driven case with it", parse_path),
+    OptionSpec("update-baseline", "write the --camaudit-baseline folder from this run instead of comparing", parse_bool, flag=True),
     OptionSpec("baseline-tolerance", "e.g. 'mass-drop=0.25 rank=0.5 top-iou=0.3 top=0.1 recall-drop=0.05' (these are the defaults; "
-               "atlas-drift=X also fails a class whose evidence atlas moved by more than X)", parse_tolerances, None),
+               "atlas-drift=X also fails a class whose evidence atlas moved by more than X)", parse_tolerances),
     # -- discovery (pytest_camaudit.discovery) --
     OptionSpec("discover", "re-score every audited object with each region around its box filled and report the classes whose "
-               "detections rest on something beside their boxes (about 10 extra forwards per object)", parse_bool, False, flag=True),
-    OptionSpec("gate-discovery", "fail the run when --camaudit-discover flags a class (implies --camaudit-discover)", parse_bool, False, flag=True),
+               "detections rest on something beside their boxes (about 10 extra forwards per object)", parse_bool, flag=True),
+    OptionSpec("gate-discovery", "fail the run when --camaudit-discover flags a class (implies --camaudit-discover)", parse_bool, flag=True),
 )
 
 
@@ -190,7 +190,7 @@ class Settings:
     offline: bool = False
     method: str = "eigencam"
     device: str = "auto"
-    score_threshold: float = 0.5
+    score_threshold: float = SCORE_THRESHOLD
     batch_size: int | None = None
     """None: automatic (see ``CamEngine.batch_for``)."""
     json: str | None = None
@@ -216,6 +216,14 @@ class Settings:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @cached_property
+    def parsed(self) -> ParsedSettings:
+        """``gate_mass``, ``baseline_tolerance`` and ``class_thresholds`` as typed values, parsed once."""
+        return ParsedSettings.parse(self.gate_mass, self.baseline_tolerance, self.class_thresholds)
+
+
+_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Settings)}
+
 
 def add_options(parser: pytest.Parser) -> None:
     """Register every option in a ``camaudit`` group plus its ini twin."""
@@ -240,6 +248,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
                     value = spec.parse(raw if isinstance(raw, str) else str(raw))
                 except argparse.ArgumentTypeError as exc:
                     raise pytest.UsageError(f"ini option {spec.ini} = {raw!r}: {exc}") from None
-        values[spec.dest.removeprefix("camaudit_")] = spec.default if value is None else value
+        name = spec.dest.removeprefix("camaudit_")
+        values[name] = _DEFAULTS[name] if value is None else value
     values["discover"] = bool(values["discover"] or values["gate_discovery"])
     return Settings(**values)

@@ -16,6 +16,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..records import DiscoverySummary
+
 SIDE = 168
 """Side in pixels of the atlas and profile pictures."""
 
@@ -117,7 +119,7 @@ class ClassView:
     cards: list[dict[str, Any]] = field(default_factory=list)
 
 
-def class_views(discovery: Mapping[str, Any], add: Add) -> list[ClassView]:
+def class_views(discovery: DiscoverySummary, add: Add) -> list[ClassView]:
     """Per class: its finding, atlas and profile pictures, and the cards of its flagged (else judged) groups' examples."""
     views = []
     atlases = discovery.get("atlases") or {}

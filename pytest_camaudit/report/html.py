@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from urllib.parse import quote
 import jinja2
 
 from ..fileio import atomic_writer
-from ..records import CaseRecord, FigureRecord, bound
+from ..records import CaseRecord, FigureRecord, RunSummary, bound
 from .files import SIDE_FILE, SideFolder, assets_dir, side_file_name
 
 _ENV = jinja2.Environment(
@@ -33,7 +33,8 @@ _ENV = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-OUTCOMES = ("failed", "error", "passed", "skipped")
+OUTCOMES = ("failed", "error", "xpassed", "xfailed", "passed", "skipped")
+"""The outcome filter's order (not the cards': :class:`~pytest_camaudit.records.Status`)."""
 _EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 
 
@@ -90,7 +91,7 @@ class RenderedReport:
 
 
 def _outcome(case: CaseRecord) -> str:
-    return "error" if case.error is not None else (case.outcome if case.outcome in OUTCOMES else "error")
+    return case.status.value
 
 
 def _failed_kinds(case: CaseRecord) -> list[str]:
@@ -213,7 +214,7 @@ def _cards(b: _Builder, cases: Iterable[tuple[CaseRecord, Path | None]], groups:
         yield card
 
 
-def _page(b: _Builder, cases: Iterable[tuple[CaseRecord, Path | None]], summary: Mapping[str, Any], facets: CardFacets) -> Iterator[str]:
+def _page(b: _Builder, cases: Iterable[tuple[CaseRecord, Path | None]], summary: RunSummary, facets: CardFacets) -> Iterator[str]:
     groups = facets.groups()
     shown = [(title, group, items) for title, group, items, _ in groups]
     css = _ENV.get_template("report.css.j2").render(facets=shown)
@@ -230,7 +231,7 @@ def _page(b: _Builder, cases: Iterable[tuple[CaseRecord, Path | None]], summary:
     )
 
 
-def render_report(cases: Sequence[CaseRecord], summary: Mapping[str, Any], folder: str = "report_files",
+def render_report(cases: Sequence[CaseRecord], summary: RunSummary, folder: str = "report_files",
                   figures: Path | None = None) -> RenderedReport:
     """The report's HTML for ``cases`` (those to show) under the run ``summary``, in memory.
 
@@ -246,7 +247,7 @@ def render_report(cases: Sequence[CaseRecord], summary: Mapping[str, Any], folde
     return RenderedReport(html, folder, files)
 
 
-def write_report(path: str | Path, cases: Sequence[CaseRecord], summary: Mapping[str, Any], figures: Path | None = None) -> Path:
+def write_report(path: str | Path, cases: Sequence[CaseRecord], summary: RunSummary, figures: Path | None = None) -> Path:
     """Write the report to ``path`` and its side files to ``<stem>_files/`` beside it.
 
     ``figures`` is where the run's figure store wrote the pictures the records name (the side
@@ -256,7 +257,7 @@ def write_report(path: str | Path, cases: Sequence[CaseRecord], summary: Mapping
     return write_report_stream(path, ((c, figures) for c in cases), summary, CardFacets.of(cases))
 
 
-def write_report_stream(path: str | Path, cases: Iterable[tuple[CaseRecord, Path | None]], summary: Mapping[str, Any],
+def write_report_stream(path: str | Path, cases: Iterable[tuple[CaseRecord, Path | None]], summary: RunSummary,
                         facets: CardFacets) -> Path:
     """Write the report of ``cases`` (``(case, folder of its figure files)``, in page order) as they come.
 

@@ -36,7 +36,7 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from ..records import CaseRecord
+from ..records import CaseRecord, Environment, RunSummary, make_gate_state
 
 FORMAT = "pytest-camaudit/run/3"
 """The ``format`` field; bumped when the layout changes incompatibly (``…/summary/1`` had no figures, tests or identity;
@@ -82,15 +82,6 @@ def case_metrics(case: CaseRecord) -> dict[str, Any]:
     return out
 
 
-def case_verdict(case: CaseRecord) -> str:
-    """``passed``, ``failed`` (a check failed, or the test did), ``error`` (unusable) or ``skipped``."""
-    if case.error is not None or case.outcome == "error":
-        return "error"
-    if any(not c.passed for c in case.checks):
-        return "failed"
-    return case.outcome
-
-
 def case_json(case: CaseRecord) -> dict[str, Any]:
     """One case as a line of the run file: the whole record (figures as file names) plus its verdict and metrics."""
     return plain({
@@ -98,7 +89,7 @@ def case_json(case: CaseRecord) -> dict[str, Any]:
         "name": case.name,
         "source": case.source,
         "outcome": case.outcome,
-        "verdict": case_verdict(case),
+        "verdict": case.verdict.value,
         "error": case.error,
         "image_size": case.image_size,
         "model": case.model,
@@ -127,7 +118,7 @@ def sort_key(case: dict[str, Any]) -> tuple[str, str]:
     return (str(case["nodeid"]), str(case["name"]))
 
 
-def environment() -> dict[str, str]:
+def environment() -> Environment:
     """The Python and torch versions (torch's from its metadata when it was not imported: no import here)."""
     torch = sys.modules.get("torch")
     version = getattr(torch, "__version__", None)
@@ -141,9 +132,9 @@ def environment() -> dict[str, str]:
     return {"python": platform.python_version(), "torch": str(version)}
 
 
-def header(summary: dict[str, Any]) -> dict[str, Any]:
-    """The run file's header from a run summary (the dict the report's header shows)."""
-    gates = summary.get("gates") or {"state": "judged", "ran": 0, "collected": 0, "interrupted": False, "failures": []}
+def header(summary: RunSummary) -> dict[str, Any]:
+    """The run file's header (plain JSON) from a run summary (what the report's header shows)."""
+    gates = summary.get("gates") or make_gate_state()
     per_class = summary.get("per_class") or {"title": "Per class", "columns": [], "rows": [], "note": ""}
     return {
         "run": {k: summary.get(k) for k in RUN_KEYS if k != "shards" or summary.get(k)},

@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..fileio import atomic_write
-from ..records import CaseRecord, bound
-from .layout import case_verdict
+from ..records import CaseRecord, DiscoverySummary, RunSummary, Table, bound, make_gate_state
 
 LIMIT = 64 * 1024
 """Bytes: the summary is always shorter."""
@@ -60,7 +59,7 @@ def _size(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
-def table_markdown(table: dict[str, Any], budget: int) -> str:
+def table_markdown(table: Table, budget: int) -> str:
     """A table as Markdown within ``budget`` bytes (rows cut with a count when it is longer)."""
     head = [f"#### {escape(table['title'])}", "", "| " + " | ".join(escape(c, 60) for c in table["columns"]) + " |",
             "|" + "---|" * len(table["columns"])]
@@ -76,8 +75,8 @@ def table_markdown(table: dict[str, Any], budget: int) -> str:
     return "\n".join(out) + "\n"
 
 
-def _verdict(summary: dict[str, Any]) -> str:
-    gates = summary.get("gates") or {}
+def _verdict(summary: RunSummary) -> str:
+    gates = summary.get("gates") or make_gate_state()
     failed = summary.get("failed_tests", 0) or gates.get("failures")
     if failed:
         return "❌ **CAM audit: FAILED**"
@@ -88,9 +87,9 @@ def _verdict(summary: dict[str, Any]) -> str:
     return "✅ **CAM audit: passed**"
 
 
-def _head(summary: dict[str, Any]) -> list[str]:
+def _head(summary: RunSummary) -> list[str]:
     s = summary
-    gates = s.get("gates") or {}
+    gates = s.get("gates") or make_gate_state()
     lines = [f"### {_verdict(s)}", "",
              f"model {_code(s.get('model'))} (weights {_code(str(s.get('identity') or '')[:12] or '—')}), method {_code(s.get('method'))}, "
              f"device {_code(s.get('device'))}, score threshold {_num(s.get('score_threshold'))}", "",
@@ -103,7 +102,7 @@ def _head(summary: dict[str, Any]) -> list[str]:
     return [*lines, *([""] if gates.get("failures") else []), *_discovery(s.get("discovery") or {})]
 
 
-def _discovery(d: dict[str, Any]) -> list[str]:
+def _discovery(d: DiscoverySummary) -> list[str]:
     """The discovery verdict: each flagged class and where its evidence lies, or that nothing was flagged."""
     if not d.get("enabled"):
         return []
@@ -138,12 +137,12 @@ def case_markdown(case: CaseRecord) -> str:
     return "\n".join(lines) + "\n"
 
 
-def markdown_summary(summary: dict[str, Any], cases: Iterable[CaseRecord], report_path: str | None) -> str:
+def markdown_summary(summary: RunSummary, cases: Iterable[CaseRecord], report_path: str | None) -> str:
     """The whole summary (always under :data:`LIMIT` bytes); ``cases`` in report order, failing ones listed."""
     parts = ["\n".join(_head(summary)) + "\n"]
     tables = [t for t in (summary.get("tables") or []) if t.get("rows")]
-    per_class = summary.get("per_class") or {}
-    if per_class.get("rows"):
+    per_class = summary.get("per_class")
+    if per_class and per_class.get("rows"):
         tables.append(per_class)
     for t in tables:
         parts.append(table_markdown(t, _TABLES_SHARE // max(1, len(tables))) + "\n")
@@ -151,7 +150,7 @@ def markdown_summary(summary: dict[str, Any], cases: Iterable[CaseRecord], repor
     shown = left = 0
     listing: list[str] = []
     for case in cases:
-        if case_verdict(case) not in ("failed", "error"):
+        if not case.verdict.failing:
             continue
         text = case_markdown(case)
         if left or used + _size(text) > LIMIT - _RESERVE:
@@ -168,6 +167,6 @@ def markdown_summary(summary: dict[str, Any], cases: Iterable[CaseRecord], repor
     return "".join(parts)
 
 
-def write_markdown(path: str | Path, summary: dict[str, Any], cases: Iterable[CaseRecord], report_path: str | None) -> Path:
+def write_markdown(path: str | Path, summary: RunSummary, cases: Iterable[CaseRecord], report_path: str | None) -> Path:
     """Write :func:`markdown_summary` to ``path`` atomically."""
     return atomic_write(path, markdown_summary(summary, cases, report_path).encode("utf-8"))

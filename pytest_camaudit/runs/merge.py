@@ -21,22 +21,19 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..dataset.gates import evaluate_baseline, evaluate_gates
-from ..dataset.thresholds import tolerances
+from ..dataset.thresholds import ParsedSettings
 from ..discovery.summary import Discovery
 from ..discovery.tables import discovery_tables
-from ..records import CaseRecord
+from ..records import CaseRecord, GateState, RunSummary, Status, Table, make_gate_state
 from ..report.html import CardFacets, write_report_stream
 from .layout import RUN_KEYS, TIMING_KEYS, case_from_json, header
 from .reader import RunFile
 from .shards import MergedRows, Refusal, merged_cases, merged_tests, open_shards
 from .tables import RunTotals
 from .writer import RunWriter
-
-_ORDER = {"error": 0, "failed": 1, "skipped": 2, "passed": 3}
-"""The report's order of cards (then node id and name), as a single run's report."""
 
 _TIME = "%Y-%m-%d %H:%M:%S UTC"
 
@@ -45,7 +42,7 @@ _TIME = "%Y-%m-%d %H:%M:%S UTC"
 class Merged:
     """A merge's result: the run summary (as a single run's), its gate failures, where it wrote what."""
 
-    summary: dict[str, Any]
+    summary: RunSummary
     failures: list[str]
     shards: list[RunFile]
     written: dict[str, str] = field(default_factory=dict)
@@ -54,19 +51,21 @@ class Merged:
 
     @property
     def exit_code(self) -> int:
-        incomplete = (self.summary.get("gates") or {}).get("state") == "incomplete"
+        gates = self.summary.get("gates")
+        incomplete = gates is not None and gates["state"] == "incomplete"
         return 1 if self.summary["failed_tests"] or self.failures or incomplete else 0
 
 
-def _shown(case: dict[str, Any], report_all: bool) -> bool:
-    return case.get("outcome") != "passed" or case.get("error") is not None or report_all
+def _status(case: dict[str, Any]) -> Status:
+    return Status.of(case.get("outcome"), case.get("error"))
 
 
 def shown_cases(shards: list[RunFile], report_all: bool) -> Iterator[tuple[CaseRecord, Path | None]]:
     """The report's cards in a single run's order: one pass over the shards per outcome."""
-    for group in range(5):
+    for group in Status:  # the report's order of cards (then node id and name), as a single run's report
         for case, shard in merged_cases(shards):
-            if _shown(case, report_all) and _ORDER.get(str(case.get("outcome")), 4) == group:
+            status = _status(case)
+            if status is group and (report_all or not status.passing):
                 yield case_from_json(case), shard.folder
 
 
@@ -97,7 +96,7 @@ def _run_facts(shards: list[RunFile]) -> dict[str, Any]:
     return {**facts, **_span(shards)}
 
 
-def _gates(shards: list[RunFile], totals: RunTotals) -> tuple[dict[str, Any], list[dict[str, Any]], list[str], Discovery | None]:
+def _gates(shards: list[RunFile], totals: RunTotals) -> tuple[GateState, list[Table], list[str], Discovery | None]:
     states = [s.header.get("gates") or {} for s in shards]
     ran = totals.audit_tests
     collected = ran + sum(max(0, int(g.get("collected") or 0) - int(g.get("ran") or 0)) for g in states)
@@ -109,12 +108,11 @@ def _gates(shards: list[RunFile], totals: RunTotals) -> tuple[dict[str, Any], li
     table, failures = evaluate_gates(rows, pending)
     btable = None
     if settings.get("baseline") and not settings.get("update_baseline"):
-        btable, bfail = evaluate_baseline(rows, tolerances(settings.get("baseline_tolerance"))["recall-drop"], pending)
+        btable, bfail = evaluate_baseline(rows, ParsedSettings.of(settings).tolerances.recall_drop, pending)
         failures += bfail
     discovery = _discovery(shards, settings, pending)
     failures += discovery.failures if discovery is not None else []
-    state = {"state": "incomplete" if incomplete else "judged", "ran": ran, "collected": collected, "interrupted": interrupted,
-             "failures": list(failures)}
+    state = make_gate_state("incomplete" if incomplete else "judged", ran, collected, interrupted, failures)
     return state, [t for t in (table, btable, *(discovery_tables(discovery) if discovery else [])) if t], failures, discovery
 
 
@@ -153,7 +151,7 @@ def summarise(shards: list[RunFile]) -> tuple[Merged, CardFacets]:
     for case, _ in merged_cases(shards):
         record = case_from_json(case)
         totals.add_case(record)
-        if _shown(case, bool(facts["report_all"])):
+        if bool(facts["report_all"]) or not _status(case).passing:
             facets.add(record)
     for test in merged_tests(shards):
         totals.add_test(test)
@@ -161,7 +159,7 @@ def summarise(shards: list[RunFile]) -> tuple[Merged, CardFacets]:
     interrupted = gates["interrupted"] or any(s.run.get("exitstatus") == "INTERRUPTED" for s in shards)
     failed = totals.failed_tests or failures
     exitstatus = "INTERRUPTED" if interrupted else "TESTS_FAILED" if failed else "OK"
-    summary = {**facts, "exitstatus": exitstatus, **totals.counts(), "gates": gates, "tables": tables,
+    summary: RunSummary = {**cast("RunSummary", facts), "exitstatus": exitstatus, **totals.counts(), "gates": gates, "tables": tables,
                "per_class": totals.per_class.table(), "discovery": discovery.as_dict() if discovery is not None else None}
     return Merged(summary, failures, shards), facets
 

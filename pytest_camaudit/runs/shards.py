@@ -19,8 +19,9 @@ import itertools
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from ..records import FinishedTest, ObjectRow
 from .layout import VERDICT_SETTINGS
 from .reader import RunFile, RunFileError
 
@@ -128,11 +129,11 @@ def merged_cases(shards: list[RunFile]) -> Iterator[tuple[dict[str, Any], RunFil
         yield case, shards[index]
 
 
-def merged_tests(shards: list[RunFile]) -> Iterator[dict[str, Any]]:
-    """Every test once, in node-id order."""
+def merged_tests(shards: list[RunFile]) -> Iterator[FinishedTest]:
+    """Every test once, in node-id order (each a test line of a run file, read back as written)."""
     streams = [_tagged(s.tests(), i) for i, s in enumerate(shards)]
     for test, _ in _owned(heapq.merge(*streams, key=lambda e: (e[0]["nodeid"], e[1]))):
-        yield test
+        yield cast("FinishedTest", test)
 
 
 class MergedRows:
@@ -141,6 +142,6 @@ class MergedRows:
     def __init__(self, shards: list[RunFile]) -> None:
         self.shards = shards
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
+    def __iter__(self) -> Iterator[ObjectRow]:
         for test in merged_tests(self.shards):
             yield from test.get("objects") or []

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..records import CaseRecord
+from ..records import CaseRecord, FinishedTest, RunCounts, RunSummary, Status, Table
 
 PER_CLASS_NOTE = "A case counts once for each class it expects or checks; CAM mass is the mean over its cam_mass checks."
 
@@ -38,14 +38,14 @@ class PerClass:
         self.kinds: set[str] = set()
 
     def add(self, case: CaseRecord) -> None:
-        outcome = "error" if case.error is not None or case.outcome == "error" else case.outcome
+        status = case.status
         self.kinds.update(c.kind for c in case.checks)
         for label in case.labels or ["(no class)"]:
             row = self.rows.setdefault(label, _ClassRow())
             row.cases += 1
-            if outcome == "failed":
+            if status is Status.FAILED:
                 row.failed += 1
-            elif outcome == "passed":
+            elif status.passing:
                 row.passed += 1
             else:
                 row.error += 1
@@ -60,7 +60,7 @@ class PerClass:
                     row.mass_sum += float(mass)
                     row.mass_n += 1
 
-    def table(self) -> dict[str, Any]:
+    def table(self) -> Table:
         kinds = sorted(self.kinds)
         rows = []
         for label in sorted(self.rows):
@@ -96,20 +96,20 @@ class RunTotals:
 
     def add_case(self, case: CaseRecord) -> None:
         self.audited_cases += 1
-        broken = case.error is not None or case.outcome == "error"
-        self.error_cases += int(broken)
-        self.failed_cases += int(case.outcome == "failed" and case.error is None)
-        self.passed_cases += int(case.outcome == "passed" and case.error is None)
+        status = case.status
+        self.error_cases += int(status is Status.ERROR)
+        self.failed_cases += int(status is Status.FAILED)
+        self.passed_cases += int(status.passing)
         self.per_class.add(case)
 
-    def add_test(self, test: dict[str, Any]) -> None:
+    def add_test(self, test: FinishedTest) -> None:
         self.tests += 1
-        self.failed_tests += int(test.get("outcome") in ("failed", "error"))
+        self.failed_tests += int(Status.of(test.get("outcome")).failing)
         if test.get("audit") and test.get("nodeid") != self._last_audit:
             self.audit_tests += 1
             self._last_audit = test.get("nodeid")
 
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> RunCounts:
         return {"audited_cases": self.audited_cases, "failed_cases": self.failed_cases, "error_cases": self.error_cases,
                 "passed_cases": self.passed_cases, "tests": self.tests, "failed_tests": self.failed_tests}
 
@@ -118,14 +118,14 @@ def _cell(v: Any) -> str:
     return f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
-def table_lines(table: dict[str, Any]) -> list[str]:
+def table_lines(table: Table) -> list[str]:
     """A table as aligned terminal lines: its title, then the header and rows indented by two spaces."""
     rows = [[str(c) for c in table["columns"]]] + [[_cell(v) for v in row] for row in table["rows"]]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return [table["title"], *("  " + "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows)]
 
 
-def terminal_lines(summary: dict[str, Any], problems: list[str], report_path: str | None) -> list[tuple[str, dict[str, bool]]]:
+def terminal_lines(summary: RunSummary, problems: list[str], report_path: str | None) -> list[tuple[str, dict[str, bool]]]:
     """What a run or a merge prints under its ``camaudit`` separator: ``(text, markup)`` pairs."""
     s = summary
     out: list[tuple[str, dict[str, bool]]] = [(f"ERROR: {p}", {"red": True, "bold": True}) for p in problems]

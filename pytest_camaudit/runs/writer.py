@@ -9,7 +9,7 @@ are not possible) into ``<stem>_figures/`` beside the file, before the file itse
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -40,7 +40,7 @@ class _Section:
         self.count = 0
         fh.write(f'"{name}": [\n'.encode())
 
-    def add(self, entry: dict[str, Any]) -> None:
+    def add(self, entry: Mapping[str, Any]) -> None:
         if self.pending is not None:
             self.fh.write(self.pending + b",\n")
         self.pending = _dumps(entry)
@@ -83,7 +83,7 @@ class RunWriter:
                 except OSError:
                     self.missing.append(name)
 
-    def write(self, header: dict[str, Any], cases: Iterable[tuple[dict[str, Any], Path | None]], tests: Iterable[dict[str, Any]]) -> Path:
+    def write(self, header: dict[str, Any], cases: Iterable[tuple[dict[str, Any], Path | None]], tests: Iterable[Mapping[str, Any]]) -> Path:
         """Write ``header`` (:data:`HEADER_KEYS`), ``cases`` (case line, its figure folder) and ``tests``."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         side = SideFolder(self.folder)

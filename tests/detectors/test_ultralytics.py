@@ -127,7 +127,7 @@ def test_saturated_scores_are_told_apart_by_their_boxes():
         branch[-1].weight.data.mul_(500.0)
     analysis = CamEngine(yolo_detector(model, imgsz=IMGSZ, max_det=20)).analyze(load_image(noise(203, 317, seed=4)))
     assert sum(d.score == 1.0 for d in analysis.detections) >= 5
-    family = analysis.engine.detector.family
+    family = analysis.detector.family
     assert len({family.cell_of(analysis.capture, d) for d in analysis.detections}) == len(analysis.detections)
 
 

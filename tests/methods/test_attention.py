@@ -52,7 +52,7 @@ def literal_rules(encoder, decoder, cross, query):
 
 
 def test_fast_rules_equal_the_literal_recursion(analysis):
-    detector, capture = analysis.engine.detector, analysis.capture
+    detector, capture = analysis.detector, analysis.capture
     for det in analysis.detections[:3]:
         maps = detector.family.attention_maps(detector, capture, det)
         query = maps.query

@@ -70,7 +70,7 @@ def test_each_objects_map_peaks_inside_its_own_box(matched, method):
     margin = 8 if method in CHANNEL_WEIGHTED else 2  # channel-weighted: within one stride-8 cell of the box
     hits = [_peak_in_box(cam_for(a, method, d).values, d.box, margin) for a, d in matched]
     assert np.mean(hits) >= 0.9, (method, f"{sum(hits)}/{len(hits)}")
-    assert count_hooks(matched[0][0].engine.detector.model) == 0
+    assert count_hooks(matched[0][0].detector.model) == 0
 
 
 @pytest.mark.slow

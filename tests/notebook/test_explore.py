@@ -36,7 +36,7 @@ def test_explore_is_the_packages_one_call_api_and_caches_the_detector_per_model(
     case = explore(path, model="shapes", method="eigencam", device="cpu")
     again = explore(str(path), model=" shapes ", method="EigenCAM", device="cpu")  # as --camaudit-model/-method read them
     assert isinstance(case, NotebookCase) and case.model == "shapes" and case.name == path.name
-    assert case.auditor.engine is again.auditor.engine and case.detector is again.detector
+    assert case.engine is again.engine and case.detector is again.detector
     assert engine_for("shapes", "eigengradcam", "cpu").detector is case.detector  # one detector, one engine per method
     assert [d.label_name for d in case.above()] == [d.label_name for d in again.above()]
     assert release_detectors() == 1

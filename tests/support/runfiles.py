@@ -10,7 +10,7 @@ from pytest_camaudit.dataset.gates import evaluate_gates
 from pytest_camaudit.plugin.collector import RunCollector
 from pytest_camaudit.plugin.integrations import write_json
 from pytest_camaudit.plugin.options import Settings
-from pytest_camaudit.records import CaseRecord
+from pytest_camaudit.records import CaseRecord, GateState, make_gate_state
 from pytest_camaudit.report.store import FigureStore
 from pytest_camaudit.runs.writer import figures_dir
 
@@ -32,7 +32,7 @@ def _report(case: CaseRecord, identity: str) -> SimpleNamespace:
 
 
 def write_shard(path: Path, cases: list[CaseRecord], *, identity: str = IDENTITY, shard: dict[str, int] | None = None,
-                gates: dict[str, Any] | None = None, **settings: Any) -> Path:
+                gates: GateState | None = None, **settings: Any) -> Path:
     """A run file of ``cases`` (one test each) with its figures beside it, as ``--camaudit-json`` writes it."""
     collector = RunCollector(Settings(**settings), store=FigureStore(figures_dir(path)),
                              selection={"args": ["."], "keyword": "", "markexpr": "", "shard": shard})
@@ -50,6 +50,5 @@ def write_shard(path: Path, cases: list[CaseRecord], *, identity: str = IDENTITY
         collector.discovery = result.as_dict()
         collector.tables.extend(discovery_tables(result))
         failures += result.failures
-    collector.gates = gates or {"state": "deferred" if shard else "judged", "ran": len(cases), "collected": len(cases),
-                                "interrupted": False, "failures": failures}
+    collector.gates = gates or make_gate_state("deferred" if shard else "judged", len(cases), len(cases), False, failures)
     return write_json(path, collector, "TESTS_FAILED" if collector.failed_tests or failures else "OK")

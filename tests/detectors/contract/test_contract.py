@@ -63,8 +63,13 @@ def case(request) -> Case:
 
 
 @pytest.fixture(scope="module")
-def analysis(case):
-    analysis = CamEngine(case.detector).analyze(load_image(case.image))
+def engine(case):
+    return CamEngine(case.detector)
+
+
+@pytest.fixture(scope="module")
+def analysis(case, engine):
+    analysis = engine.analyze(load_image(case.image))
     assert analysis.detections, f"probe {case.probe.id} detects nothing on its image"
     return analysis
 
@@ -280,9 +285,8 @@ def test_broken_inputs_give_clear_errors(case, analysis):
         assert cam_for(tiny, "eigencam").values.shape == (h, w)
 
 
-def test_the_context_rescore_runs(case, analysis):
+def test_the_context_rescore_runs(case, engine, analysis):
     det = analysis.detections[0]
-    engine = analysis.engine
     (result,) = engine.without_context(analysis, [det])
     assert result.score_with == det.score and 0.0 <= result.score_without <= 1.0
     assert result.image.shape == case.image.shape
@@ -293,18 +297,18 @@ def test_the_context_rescore_runs(case, analysis):
     assert all(tuple(int(v) for v in result.image[y, x]) == fill for y, x in outside)
 
 
-def test_the_discovery_profile_runs(case, analysis):
+def test_the_discovery_profile_runs(case, engine, analysis):
     """``--camaudit-discover``'s context profile (``Probe.discovery``, default discovery's own): every region
     re-scored through the engine's batched ``detect``, a share of the score lost that is at most all of it."""
     h, w = analysis.image.pixels.shape[:2]
     inside = [d for d in analysis.detections if d.box[0] >= 1 or d.box[1] >= 1 or d.box[2] <= w - 1 or d.box[3] <= h - 1]
     det = (inside or analysis.detections)[0]  # a box with image outside it, when the model gives one
-    profile = (case.probe.discovery or discovery_profile)(analysis.engine, analysis, det)
+    profile = (case.probe.discovery or discovery_profile)(engine, analysis, det)
     assert tuple(profile) == REGIONS and (profile["outside"] is None) == (not inside)
     assert all(math.isfinite(v) and v <= 1.0 for v in profile.values() if v is not None), profile
     if not inside:  # every box covers the image (a random document-layout model): nothing outside to fill
         return
     filled = np.array(analysis.image.pixels)  # "outside" is the context check without its margin: the same re-score
     filled[region_masks(det.box, filled.shape[:2])["outside"]] = case.detector.fill_colour()
-    again = best_match_score(analysis.engine.detect([filled], batch_size=1)[0], det)
+    again = best_match_score(engine.detect([filled], batch_size=1)[0], det)
     assert profile["outside"] == pytest.approx((det.score - again) / max(det.score, 1e-12), abs=2e-4)

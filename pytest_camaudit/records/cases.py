@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from .status import Status
+
 UPPER_BOUNDS: dict[str, frozenset[str]] = {
     "context": frozenset({"drop"}),
     "pointing_game": frozenset({"distance"}),
@@ -130,7 +132,8 @@ class CaseRecord:
         nodeid: the pytest node id of the test.
         name: the case's name (the image's file name unless the test gave one).
         source: where the image came from (a path, or "numpy array"…).
-        outcome: the test's outcome: ``passed``, ``failed``, ``error``, ``skipped``.
+        outcome: the test's outcome: a :class:`Status` value (``passed``, ``failed``, ``error``,
+            ``skipped``, ``xfailed``, ``xpassed``), as a plain string.
         image_size: ``[width, height]``.
         model, method: the detector and default CAM method.
         detections: ``{"box", "label", "score", "index"}`` for detections above the display floor.
@@ -160,6 +163,17 @@ class CaseRecord:
     @property
     def failed_checks(self) -> list[CheckRecord]:
         return [c for c in self.checks if not c.passed]
+
+    @property
+    def status(self) -> Status:
+        """Its test's outcome, or ``error`` when the case was unusable."""
+        return Status.of(self.outcome, self.error)
+
+    @property
+    def verdict(self) -> Status:
+        """Its status, but ``failed`` when one of its checks failed (and it was usable)."""
+        status = self.status
+        return Status.FAILED if status is not Status.ERROR and self.failed_checks else status
 
     @property
     def labels(self) -> list[str]:
