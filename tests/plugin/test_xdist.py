@@ -145,9 +145,11 @@ def test_tx_gateways_popen_and_socket_bring_every_case_once_and_gates_judged_on_
     spec, home = socket_gateway
 
     def run(name, *args):
-        """One run; its workers note where they ran each test in their own folder ``seen-<name>``."""
+        """One run; its workers note where they ran each test in their own folder ``seen-<name>``. Each in its own
+        process: execnet shuts a socket gateway's socket down without closing it, and a run in this process would
+        leave it to whichever later test's garbage collection finds it (a ResourceWarning there)."""
         pytester.makepyfile(test_gated=GATED.replace("{seen!r}", repr(str(pytester.path.parent / f"seen-{name}"))))
-        result = pytester.runpytest("-p", "no:cacheprovider", f"--camaudit-json={pytester.path / name}.json", *args)
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--camaudit-json={pytester.path / name}.json", *args)
         return result, json.loads((pytester.path / f"{name}.json").read_text())
 
     def gates(result):
