@@ -63,7 +63,7 @@ from ..base import Detector
 from ..family import Capture, DetectorView, Family, HookPoint, LocalScorer, RawOutput
 from ..handles import Handles
 from ..statedict import load_state_dict_file
-from .runtime import import_ultralytics, input_shape
+from .runtime import import_ultralytics, input_shape, is_ultralytics, trained_imgsz
 
 HANDLES = Handles(
     name="ultralytics-rtdetr",
@@ -93,16 +93,11 @@ __all__ = ["DEFAULT_CONF", "DEFAULT_IMGSZ", "FAMILY", "HANDLES", "HEAD", "Ultral
            "rtdetr_detector", "rtdetr_network", "stretch", "top_k"]
 
 
-def _is_ultralytics(obj: Any, *names: str) -> bool:
-    """Whether ``obj``'s class, or a base, is an ultralytics class named one of ``names`` (no import)."""
-    return any(c.__name__ in names and c.__module__.startswith("ultralytics.") for c in type(obj).__mro__)
-
-
 def rtdetr_network(model: Any) -> nn.Module | None:
     """The ``RTDETRDetectionModel`` behind ``model`` (itself, or an ``RTDETR`` / ``YOLO`` object's), else ``None``."""
-    if _is_ultralytics(model, "Model"):
+    if is_ultralytics(model, "Model"):
         model = model._modules.get("model")  # the object's network (not through its __getattr__)
-    layers = getattr(model, "model", None) if _is_ultralytics(model, "DetectionModel") else None
+    layers = getattr(model, "model", None) if is_ultralytics(model, "DetectionModel") else None
     if isinstance(layers, nn.Sequential) and len(layers) and type(layers[-1]).__name__ == HEAD:
         return model if isinstance(model, nn.Module) else None
     return None
@@ -187,12 +182,7 @@ class UltralyticsRtDetrFamily(Family):
         """The family's size, else the ``RTDETR`` object's overrides, the model's training ``imgsz``, 640."""
         if self.imgsz is not None:
             return self.imgsz
-        for args in (getattr(model, "overrides", None) if _is_ultralytics(model, "Model") else None,
-                     getattr(self.network(model), "args", None)):
-            size = args.get("imgsz") if isinstance(args, dict) else getattr(args, "imgsz", None)
-            if size:
-                return int(size) if isinstance(size, (int, float)) else (int(size[0]), int(size[-1]))
-        return DEFAULT_IMGSZ
+        return trained_imgsz(model, self.network(model), DEFAULT_IMGSZ)
 
     def canvas(self, model: Any) -> tuple[int, int]:
         """``(h, w)`` every image is stretched to."""

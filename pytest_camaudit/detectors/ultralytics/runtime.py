@@ -119,6 +119,21 @@ def import_ultralytics() -> Any:
         raise ModelLoadError(f"YOLO detectors need ultralytics, which cannot be imported ({exc}); {INSTALL_HINT}") from exc
 
 
+def is_ultralytics(obj: Any, *names: str) -> bool:
+    """Whether ``obj``'s class, or a base, is an ultralytics class named one of ``names`` (no import)."""
+    return any(c.__name__ in names and c.__module__.startswith("ultralytics.") for c in type(obj).__mro__)
+
+
+def trained_imgsz(model: Any, network: nn.Module, default: int) -> int | tuple[int, int]:
+    """The size ``model`` was made for: a ``YOLO`` / ``RTDETR`` object's overrides, else the network's training
+    ``imgsz``, else ``default``."""
+    for args in (getattr(model, "overrides", None) if is_ultralytics(model, "Model") else None, getattr(network, "args", None)):
+        size = args.get("imgsz") if isinstance(args, dict) else getattr(args, "imgsz", None)
+        if size:
+            return int(size) if isinstance(size, (int, float)) else (int(size[0]), int(size[-1]))
+    return default
+
+
 def model_stride(model: nn.Module) -> int:
     """The letterbox stride of a ``DetectionModel``: its largest stride, at least 32 (``AutoBackend``'s rule)."""
     return max(int(torch.as_tensor(getattr(model, "stride", 32)).max()), 32)

@@ -63,7 +63,7 @@ from ..family import Capture, DetectorView, Family, HookPoint, LocalScorer, RawO
 from ..handles import Handles
 from ..statedict import load_state_dict_file
 from .head import Cell, anchor_boxes, classification_branches, level_names, support_of, trace_cells, window_logit, window_of
-from .runtime import INSTALL_HINT, import_ultralytics, letterbox_geometry, model_stride, yolo_detections
+from .runtime import INSTALL_HINT, import_ultralytics, is_ultralytics, letterbox_geometry, model_stride, trained_imgsz, yolo_detections
 
 HANDLES = Handles(
     name="ultralytics-yolo",
@@ -88,16 +88,11 @@ __all__ = ["DEFAULT_CONF", "DEFAULT_IMGSZ", "FAMILY", "HANDLES", "HEADS", "INSTA
            "detection_model", "import_ultralytics", "load", "yolo_detector"]
 
 
-def _is_ultralytics(obj: Any, *names: str) -> bool:
-    """Whether ``obj``'s class, or a base, is an ultralytics class named one of ``names`` (no import)."""
-    return any(c.__name__ in names and c.__module__.startswith("ultralytics.") for c in type(obj).__mro__)
-
-
 def detection_model(model: Any) -> nn.Module | None:
     """The ``DetectionModel`` with a ``Detect`` head behind ``model`` (itself, or a ``YOLO`` object's), else ``None``."""
-    if _is_ultralytics(model, "Model"):
+    if is_ultralytics(model, "Model"):
         model = model._modules.get("model")  # the YOLO object's network (not through its __getattr__)
-    layers = getattr(model, "model", None) if _is_ultralytics(model, "DetectionModel") else None
+    layers = getattr(model, "model", None) if is_ultralytics(model, "DetectionModel") else None
     if isinstance(layers, nn.Sequential) and len(layers) and type(layers[-1]).__name__ in HEADS:
         return model if isinstance(model, nn.Module) else None
     return None
@@ -155,12 +150,7 @@ class UltralyticsFamily(Family):
         """The letterbox size: the family's, else the ``YOLO`` object's overrides, the model's training ``imgsz``, 640."""
         if self.imgsz is not None:
             return self.imgsz
-        for args in (getattr(model, "overrides", None) if _is_ultralytics(model, "Model") else None,
-                     getattr(self.network(model), "args", None)):
-            size = args.get("imgsz") if isinstance(args, dict) else getattr(args, "imgsz", None)
-            if size:
-                return int(size) if isinstance(size, (int, float)) else (int(size[0]), int(size[-1]))
-        return DEFAULT_IMGSZ
+        return trained_imgsz(model, self.network(model), DEFAULT_IMGSZ)
 
     # -- Family -------------------------------------------------------------------------------------
     def matches(self, model: nn.Module) -> bool:
