@@ -15,21 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import cv2
-import jinja2
 import numpy as np
 
 from ..datatypes import Box, CaseDrawing
 from ..records import CaseRecord, bound
 from .figures import FOCUS, _detections_figure, _picture, _resize, display_scale, draw_box, overlay
-from .html import _fmt
+from .html import _ENV, _fmt  # the report's own environment: the same templates folder and autoescaping
 
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("pytest_camaudit.report", "templates"),
-    autoescape=jinja2.select_autoescape(enabled_extensions=("html", "j2"), default=True),
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 NOTEBOOK_SIDE = 400
 """Longer side, in pixels, of the pictures a notebook shows (small scenes grow to it)."""
 
