@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
-import numpy as np
 import torch
 
 from ..datatypes import Geometry
@@ -36,28 +36,51 @@ DEGENERATE_RTOL = 1e-6
 """A stack whose channels deviate from their means by at most this share of its largest magnitude is constant."""
 
 
-def _top_eigenvector(gram: torch.Tensor, iterations: int = 500, tol: float = 1e-13) -> torch.Tensor:
+def _top_eigenvector(gram: torch.Tensor, iterations: int = 100, tol: float = 1e-13) -> torch.Tensor:
     """Top eigenvector of a small symmetric PSD matrix (``[k, k]``, returned as float64 on its
-    device), deterministically: power iteration in NumPy float64 from the column of largest norm
-    (tens of microseconds where the top eigenvalue stands out, as it does for activations; NumPy
-    because each step is a few microsecond-sized operations), ``numpy.linalg.eigh`` when it has not
-    converged after ``iterations`` steps (no clear gap)."""
-    g = gram.detach().double().cpu().numpy()
-    v = g[:, int(np.argmax(np.diagonal(g)))].copy()
-    norm = float(np.linalg.norm(v))
+    device), deterministically: power iteration in float64 on the CPU from the column of largest norm
+    (tens of microseconds where the top eigenvalue stands out, as it does for trained activations),
+    ``torch.linalg.eigh`` when it has not converged after ``iterations`` steps (no clear gap, as in a
+    random model: a hundred ``k × k`` products already cost about what the decomposition costs).
+
+    On one thread (:func:`one_thread`): a ``k ≤ 1024`` problem gains nothing from more, and a pool
+    of them (NumPy's OpenBLAS, or torch's own) right after a forward competes with torch's
+    still-spinning OpenMP workers; on a YOLOS's 768 × 768 Gram that turned a 0.2 s decomposition
+    into 0.4–20 s on two busy cores.
+    """
+    with one_thread():
+        return _power_or_eigh(gram.detach().to(device="cpu", dtype=torch.float64), iterations, tol).to(gram.device)
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Torch's intra-op pool narrowed to the calling thread for the block, restored after it."""
+    saved = torch.get_num_threads()
+    if saved > 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if saved > 1:
+            torch.set_num_threads(saved)
+
+
+def _power_or_eigh(g: torch.Tensor, iterations: int, tol: float) -> torch.Tensor:
+    v = g[:, int(torch.argmax(torch.diagonal(g)))].clone()
+    norm = float(torch.linalg.vector_norm(v))
     top = None
     if norm > 0.0:
         v /= norm
         for _ in range(iterations):
             w = g @ v
-            w /= np.linalg.norm(w)
+            w /= torch.linalg.vector_norm(w)
             if 1.0 - abs(float(w @ v)) < tol:
                 top = w
                 break
             v = w
     if top is None:
-        top = np.linalg.eigh(g)[1][:, -1]
-    return torch.from_numpy(np.ascontiguousarray(top)).to(gram.device)
+        top = torch.linalg.eigh(g)[1][:, -1]
+    return top.contiguous()
 
 
 def top_right_singular_vector(a: torch.Tensor, iterations: int = 40, tol: float = 1e-12) -> torch.Tensor:
