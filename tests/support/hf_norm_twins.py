@@ -5,18 +5,20 @@ a vector whose channels are all equal to zero, so the constant-weight twin of th
 (:func:`support.hf.constant_weights`: every channel the brightness of its receptive field) has constant
 levels. Here every channel tensor before a channel LayerNorm carries a *pattern*: channel ``c`` of
 group ``c % 3`` (counted within each concatenated chunk) is, for group 0, a monotone function ``s`` of
-the patch's brightness, for group 1 a positive constant and for group 2 a smaller one. A LayerNorm of
-``[s…, p…, q…]`` with ``p ≠ q`` is ``t / sqrt(α t² + β)`` in its group-0 channels (``t = s − mean(p, q)``,
-``β > 0``): strictly increasing in ``s``. Each LayerNorm's affine puts the pattern back (group 0 kept,
-groups 1 and 2 set to the constants ``+1`` and ``−1``), each convolution averages group into group
+the patch's brightness, for group 1 a constant ``p`` and for group 2 a smaller constant ``q``. A LayerNorm of
+``[s…, p…, q…]`` with ``p ≠ q`` is ``t / sqrt(α t² + β)`` in its group-0 channels (``t`` = ``s`` less the mean of
+the other channels, ``α, β > 0``): strictly increasing in ``s``. Each norm's affine puts the pattern back
+(group 0 kept, scaled; groups 1 and 2 set to the constants ``+1`` and ``−1``; LW-DETR's inner norms are
+batch norms, per channel, set the same way), each convolution averages group into group
 (centre tap: no blur, no zero-padding border), and the level's last LayerNorm keeps group 0 only,
-shifted so that a black cell is exactly 0. A level cell is then ``f(brightness of its patch)`` in its
+shifted so that a black cell is exactly 0. A level cell is then ``f(brightness of its patch)`` (LW-DETR's
+stride-32 level: of its 2×2 patches) in its
 group-0 channels with ``f`` increasing and ``f(black) = 0``, and 0 elsewhere: EigenCAM (rank one) is
 ``f`` itself.
 
 The ViT layers are the identity (layer scales 0), position embeddings 0, and the processor does not
-normalise (``do_normalize=False``: black pixels and the processor's zero padding are both 0, so padding
-reads as black, as it does for a ReLU network on a normalised image).
+normalise (``do_normalize=False``: black pixels and the processor's zero padding are both 0; on a normalised
+canvas the padding would read as mid grey, brighter than the black image, beside the spot near an edge).
 
 **RF-DETR's twin has one window** (``num_windows=1``): transformers' RF-DETR window partition and
 unpartition are inverse only on square patch grids (``RfDetrDinov2Embeddings.window_partition`` views
@@ -117,7 +119,8 @@ def _black_is_zero(encoder: nn.Module, finals: list[nn.Module], size: int) -> No
         final.bias.copy_(torch.where(into == SIGNAL, -black, torch.zeros_like(black)))
 
 
-def _identity_vit(layers: Any, scales: tuple[str, str]) -> None:
+def _identity_layers(layers: Any, scales: tuple[str, str]) -> None:
+    """Each ViT layer the identity: its two residual branches' scales (``scales``: attribute names) set to 0."""
     for layer in layers:
         for name in scales:
             scale = getattr(layer, name)
@@ -131,7 +134,7 @@ def rf_detr_twin(model: nn.Module) -> nn.Module:
     vit = encoder.backbone
     into = _patch_embedding(vit.embeddings.patch_embeddings.projection)
     vit.embeddings.position_embeddings.zero_()
-    _identity_vit(vit.encoder.layer, ("layer_scale1", "layer_scale2"))
+    _identity_layers(vit.encoder.layer, ("layer_scale1", "layer_scale2"))
     pattern_affine(vit.layernorm, into)
     stages = len(vit.out_features)
     pattern_c2f(encoder.projector.projector_layer, groups(stages * into.numel(), into.numel()))
@@ -149,7 +152,7 @@ def lw_detr_twin(model: nn.Module) -> nn.Module:
     vit = encoder.backbone
     into = _patch_embedding(vit.embeddings.projection)
     vit.embeddings.position_embeddings.zero_()
-    _identity_vit(vit.encoder.layer, ("gamma_1", "gamma_2"))
+    _identity_layers(vit.encoder.layer, ("gamma_1", "gamma_2"))
     for scale in encoder.projector.scale_layers:
         chunk = into.numel()
         for sampling in scale.sampling_layers:
