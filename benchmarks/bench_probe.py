@@ -7,7 +7,8 @@ spot at odd positions of odd, non-square black images, seen by a model whose lev
 brightness. YOLO's cell is that of the map's grid; the transformers families' (every probe of
 ``tests/support/contract.py`` with a spot twin) that of the coarsest level (see the contract suite). Needs the ``yolo`` and ``hf`` extras.
 
-    python benchmarks/bench_probe.py
+    python benchmarks/bench_probe.py                    # every row
+    python benchmarks/bench_probe.py rf-detr lw-detr    # some rows (family names; ``yolo``)
 """
 
 from __future__ import annotations
@@ -36,33 +37,35 @@ def coarsest(analysis: ImageAnalysis) -> tuple[int, int]:
     return int(h), int(w)
 
 
-def main() -> None:
+def main(families: list[str]) -> None:
+    """Print the distances; ``families``: the rows to run (family names, ``yolo``), all when empty."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' probe models and spots
-    from support import hf
     from support.probes import SPOTS, spot_image
-    from support.yolo import PROBE_SPOTS, probe_detector
-
-    from pytest_camaudit.detectors.transformers.folders import hf_detector
 
     rows: list[tuple[str, list[float]]] = []
-    yolo = []
-    for h, w, (cy, cx) in PROBE_SPOTS:
-        analysis = CamEngine(probe_detector()).analyze(load_image(spot_image(h, w, cy, cx)))
-        yolo.append(distance_in_cells(analysis, cy, cx, analysis.grid))
-    rows.append(("ultralytics YOLO", yolo))
+    if not families or "yolo" in families:
+        from support.yolo import PROBE_SPOTS, probe_detector
+
+        yolo = []
+        for h, w, (cy, cx) in PROBE_SPOTS:
+            analysis = CamEngine(probe_detector()).analyze(load_image(spot_image(h, w, cy, cx)))
+            yolo.append(distance_in_cells(analysis, cy, cx, analysis.grid))
+        rows.append(("ultralytics YOLO", yolo))
     from support.contract import PROBES
 
-    for family in [p.family for p in PROBES if p.spot is not None and p.requires == "transformers"]:  # every spot twin
+    for probe in [p for p in PROBES if p.spot is not None and p.requires == "transformers"]:  # every spot twin
+        if families and probe.family not in families:
+            continue
         found = []
+        detector = probe.spot()  # the contract suite's twin, with its processor
         for h, w, (cy, cx) in SPOTS:
-            detector = hf_detector(hf.probe(family), hf.processor(family), threshold=1.0)
             analysis = CamEngine(detector, "eigencam").analyze(load_image(spot_image(h, w, cy, cx)))
             found.append(distance_in_cells(analysis, cy, cx, coarsest(analysis)))
-        rows.append((family, found))
+        rows.append((probe.family, found))
     print(f"{'family':<20}{'worst':>8}  per image (cells; the tests allow 1)")
     for name, distances in rows:
         print(f"{name:<20}{max(distances):>8.2f}  " + " ".join(f"{d:.2f}" for d in distances))
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -213,7 +213,7 @@ def _hf_spot(family: str) -> Callable[[], Detector]:
         from pytest_camaudit.detectors.transformers.folders import hf_detector
         from support import hf
 
-        return hf_detector(hf.probe(family), hf.processor(family), threshold=1.0)  # no detections
+        return hf_detector(hf.probe(family), hf.spot_processor(family), threshold=1.0)  # no detections
 
     return build
 
@@ -292,12 +292,12 @@ PROBES: tuple[Probe, ...] = (
     _hf_probe("deformable-detr", fill=(124, 116, 104)),
     _hf_probe("conditional-detr", relevance=True, fill=(124, 116, 104)),
     _hf_probe("dab-detr", relevance=True, fill=(124, 116, 104)),
-    _hf_probe("lw-detr", fill=(124, 116, 104), spot=False),  # LayerNorm'd projectors, as RF-DETR
+    _hf_probe("lw-detr", fill=(124, 116, 104)),  # its spot twin carries a channel pattern through the LayerNorms (support.hf_norm_twins)
     _hf_probe("yolos", relevance=True, fill=(124, 116, 104)),
     _hf_probe("pp-doclayout-v3", fill=(0, 0, 0)),  # its processor "normalises" with mean 0
     _hf_probe("pp-doclayout-v4", fill=(0, 0, 0)),
     _hf_probe("pp-doclayout-v2", fill=(0, 0, 0)),
     _hf_probe("table-transformer", relevance=True, fill=(124, 116, 104)),
-    _hf_probe("rf-detr", fill=(124, 116, 104), spot=False),  # its LayerNorm'd projector maps a constant-weight twin to a constant
+    _hf_probe("rf-detr", fill=(124, 116, 104)),  # as LW-DETR, with one window (transformers permutes a non-square windowed grid)
 )
 """Every probe the contract suite runs; a new family adds one entry here."""

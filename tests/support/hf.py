@@ -134,6 +134,14 @@ def processor(family: str):
     return TYPES[family].processor()
 
 
+def spot_processor(family: str):
+    """The image processor of ``family``'s bright-spot twin (:func:`probe`): its small processor unless its type names another."""
+    from support.hf_types import TYPES
+
+    spot = TYPES[family].spot_processor if family in TYPES else None
+    return spot() if spot is not None else processor(family)
+
+
 def noise(h: int, w: int, seed: int = 0) -> np.ndarray:
     """``uint8 [h, w, 3]`` uniform noise."""
     return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)

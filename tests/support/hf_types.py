@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from support.hf import _labels, constant_weights, hf, make_selective
+from support.hf_norm_twins import lw_detr_twin, rf_detr_twin
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class TinyType:
     processor: Callable[[], Any]
     spot: dict[str, Any]
     twin: Callable[[torch.nn.Module], torch.nn.Module] = constant_weights
+    spot_processor: Callable[[], Any] | None = None
+    """The spot twin's processor; ``None``: :attr:`processor`."""
 
     def build(self) -> torch.nn.Module:
         return self.make().eval()
@@ -105,9 +108,9 @@ def _dab_detr(**overrides: Any) -> torch.nn.Module:
     return _spread(hf.DabDetrForObjectDetection(hf.DabDetrConfig(**{**kw, **overrides})), "query_refpoint_embeddings")
 
 
-def _rf_detr(**overrides: Any) -> torch.nn.Module:
+def _rf_detr(num_windows: int = 2, **overrides: Any) -> torch.nn.Module:
     backbone = hf.RfDetrDinov2Config(hidden_size=48, num_hidden_layers=4, num_attention_heads=3, image_size=224, patch_size=14,
-                                     num_windows=2, out_features=["stage1", "stage2", "stage3", "stage4"])
+                                     num_windows=num_windows, out_features=["stage1", "stage2", "stage3", "stage4"])
     kw = dict(backbone_config=backbone, d_model=64, decoder_layers=2, decoder_self_attention_heads=4, decoder_cross_attention_heads=4,
               decoder_ffn_dim=128, num_queries=30, group_detr=3, c2f_num_blocks=1, attn_implementation="eager", **_labels())
     return hf.RfDetrForObjectDetection(hf.RfDetrConfig(**{**kw, **overrides}))
@@ -195,9 +198,11 @@ TYPES: dict[str, TinyType] = {
                                  {"encoder_layers": 1, "decoder_layers": 1}),
     "dab-detr": TinyType(_dab_detr, _detr_processor("ConditionalDetrImageProcessor"), {"encoder_layers": 1, "decoder_layers": 1}),
     # aspect-preserving, so that the canvas breaks the 28-px window grid and the family pads it
-    "rf-detr": TinyType(_rf_detr, lambda: hf.RfDetrImageProcessor(size={"shortest_edge": 224, "longest_edge": 400}), {}),
+    "rf-detr": TinyType(_rf_detr, lambda: hf.RfDetrImageProcessor(size={"shortest_edge": 224, "longest_edge": 400}), {"num_windows": 1},
+                        rf_detr_twin, lambda: hf.RfDetrImageProcessor(size={"shortest_edge": 224, "longest_edge": 400}, do_normalize=False)),
     "table-transformer": TinyType(_table_transformer, _detr_processor("DetrImageProcessor"), {"encoder_layers": 1, "decoder_layers": 1}),
-    "lw-detr": TinyType(_lw_detr, _detr_processor("DeformableDetrImageProcessor"), {}),
+    "lw-detr": TinyType(_lw_detr, _detr_processor("DeformableDetrImageProcessor"), {}, lw_detr_twin,
+                        lambda: hf.DeformableDetrImageProcessor(size={"shortest_edge": 320, "longest_edge": 512}, do_normalize=False)),
     "yolos": TinyType(_yolos, _detr_processor("YolosImageProcessor"), {}, _identity_vit),
     "pp-doclayout-v3": TinyType(_pp_doclayout_v3, lambda: hf.PPDocLayoutV3ImageProcessor(size={"height": 320, "width": 320}),
                                 {"encoder_layers": 0}),

@@ -15,8 +15,9 @@ the next multiples (``do_pad=True, pad_size=...``, with a pixel mask): boxes sta
 normalises by the valid ratio) and maps are put back through the padding. The default processor is
 the checkpoints' square stretch, ``RfDetrImageProcessor(size={"height": 560, "width": 560})``
 (``RfDetrImageProcessor()``'s own default keeps the aspect ratio, which breaks the window grid).
-transformers' window partition forms 2-D windows only on square canvases; an aspect-preserving
-processor runs (padded) with windows that are not spatial blocks, as in transformers itself.
+transformers' window partition and unpartition are inverse only on square patch grids: with
+``num_windows > 1`` a non-square canvas runs (padded), but the model computes on its patch tokens
+permuted, and its maps show that permuted grid (docs/families/transformers.md).
 
 **No attention relevance**: the decoder's cross-attention is deformable, and the backbone's
 attention lies before the target layer; the error names the alternatives.
