@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, NoReturn, ParamSpec, TypeVar
 
 from ..datatypes import Box, Detection
 from ..errors import ExpectationError
@@ -41,7 +41,7 @@ def failure(message: str, check: CheckRecord) -> AssertionError:
 
 
 def _record(case: CaseBase, kind: str, passed: bool, message: str, detection: Detection | None, label: str | None,
-            box: Sequence[float] | None, measured: Mapping[str, Any] | None, thresholds: Mapping[str, Any] | None,
+            box: Sequence[float] | None, measured: Mapping[str, float | str | None] | None, thresholds: Mapping[str, float | str | None] | None,
             figure: str | None) -> CheckRecord:
     """The :class:`CheckRecord` of check ``kind``, recorded on ``case``; ``label`` defaults to the detection's class."""
     if label is None and detection is not None:
@@ -60,8 +60,8 @@ def fail(
     detection: Detection | None = None,
     label: str | None = None,
     box: Sequence[float] | None = None,
-    measured: Mapping[str, Any] | None = None,
-    thresholds: Mapping[str, Any] | None = None,
+    measured: Mapping[str, float | str | None] | None = None,
+    thresholds: Mapping[str, float | str | None] | None = None,
     figure: str | None = None,
 ) -> NoReturn:
     """Record check ``kind`` on ``case`` as failed and raise the ``AssertionError`` carrying it.
@@ -84,8 +84,8 @@ def verdict(
     detection: Detection | None = None,
     label: str | None = None,
     box: Sequence[float] | None = None,
-    measured: Mapping[str, Any] | None = None,
-    thresholds: Mapping[str, Any] | None = None,
+    measured: Mapping[str, float | str | None] | None = None,
+    thresholds: Mapping[str, float | str | None] | None = None,
     figure: str | None = None,
 ) -> CheckRecord:
     """Record check ``kind`` on ``case`` and return it when ``passed``; else :func:`fail` with ``fail_message``.
