@@ -10,7 +10,7 @@ back as what was written. Nothing here imports numpy or torch.
 
 from __future__ import annotations
 
-from .cases import UPPER_BOUNDS, CaseRecord, CheckRecord, EvidenceRecord, FigureRecord, bound
+from .cases import UPPER_BOUNDS, CaseRecord, CheckRecord, DetectionRow, EvidenceRecord, ExpectedObject, FigureRecord, bound
 from .discovery import AtlasEntry, DiscoveryClassRow, DiscoverySummary, DriftEntry, ExampleEntry, GroupRow
 from .run import (
     BaselineCell,
@@ -39,11 +39,13 @@ __all__ = [
     "BaselineCell",
     "CaseRecord",
     "CheckRecord",
+    "DetectionRow",
     "DiscoveryClassRow",
     "DiscoverySummary",
     "DriftEntry",
     "Environment",
     "EvidenceRecord",
+    "ExpectedObject",
     "ExampleEntry",
     "FigureRecord",
     "FinishedTest",
