@@ -81,3 +81,35 @@ def test_the_gate_state_is_built_in_one_place() -> None:
     state = make_gate_state("incomplete", 3, 8, True, failures)
     assert state == {"state": "incomplete", "ran": 3, "collected": 8, "interrupted": True, "failures": failures}
     assert state["failures"] is not failures  # its own list
+
+
+def test_the_verdict_settings_type_names_every_verdict_setting_in_the_run_files_order() -> None:
+    from typing import get_type_hints
+
+    from pytest_camaudit.plugin.options import Settings
+    from pytest_camaudit.records import VerdictSettings
+    from pytest_camaudit.runs.layout import VERDICT_SETTINGS
+
+    assert tuple(VerdictSettings.__annotations__) == VERDICT_SETTINGS  # the run file writes them in this order
+    settings = Settings(gate_mass="0.4:0.9", discover=True).verdict_settings()
+    assert list(settings) == list(VERDICT_SETTINGS) and settings["gate_mass"] == "0.4:0.9" and settings["discover"] is True
+    field_types = get_type_hints(Settings)
+    assert {k: field_types[k] for k in VERDICT_SETTINGS} == get_type_hints(VerdictSettings)
+
+
+def test_a_run_header_has_the_run_files_header_keys() -> None:
+    from pytest_camaudit.records import RunHeader
+    from pytest_camaudit.runs.writer import HEADER_KEYS
+
+    assert tuple(RunHeader.__annotations__) == tuple(HEADER_KEYS)
+
+
+def test_the_discovery_rows_name_the_fields_of_what_they_are_made_from() -> None:
+    from dataclasses import fields
+
+    from pytest_camaudit.discovery.judge import ClassFinding, GroupFinding
+    from pytest_camaudit.records import DiscoveryClassRow, EvidenceRecord, ExampleEntry, GroupRow
+
+    assert list(DiscoveryClassRow.__annotations__) == [f.name for f in fields(ClassFinding)]
+    assert list(GroupRow.__annotations__) == [f.name for f in fields(GroupFinding)]
+    assert list(ExampleEntry.__annotations__) == [f.name for f in fields(EvidenceRecord)] + ["nodeid", "case"]

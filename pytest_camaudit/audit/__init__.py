@@ -2,7 +2,7 @@
 
 * :mod:`.auditor` — :class:`~.auditor.Auditor` (the ``camaudit`` fixture's object);
 * :mod:`.case` — :class:`~.case.AuditCase`: one image, its maps, its verdicts, its plain records;
-* :mod:`.verdicts` — the one record-and-raise helper every assertion ends in, and its validators;
+* :mod:`.verdicts` — the record-and-raise helpers every assertion ends in (`verdict`, and `fail`, typed `NoReturn`), and its validators;
 * :mod:`.assertions` — detected, CAM mass, survives without context;
 * :mod:`.metric_assertions` — the metric pack (pointing game, ODI, deletion / insertion AUC…);
 * :mod:`.sanity` — the model and target randomisation checks;

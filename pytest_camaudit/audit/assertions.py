@@ -20,7 +20,7 @@ import numpy as np
 from ..datatypes import Box, ContextResult, Detection
 from ..metrics import box_area_fraction, box_mass, region_mass
 from .regions import ObjectRegion, outline_weights
-from .verdicts import detection_arg, fmt_box, iou, names_the_case, threshold, validate_box, verdict
+from .verdicts import detection_arg, fail, fmt_box, iou, names_the_case, threshold, validate_box, verdict
 
 if TYPE_CHECKING:
     from .casebase import CaseBase
@@ -97,9 +97,8 @@ def assert_detected(
         return match
     got, measured = _explain_miss(case, cls, name, exp_box)
     where = f" at IoU >= {iou_thr:.2f} with {fmt_box(exp_box)}" if exp_box else ""
-    verdict(case, "detected", False, "", f"expected {name} with score >= {thr:.2f}{where}, {got}.\n  top detections: {_top(case.detections)}",
-            label=name, box=exp_box, measured=measured, thresholds=thresholds)
-    raise AssertionError  # pragma: no cover - verdict raised
+    fail(case, "detected", f"expected {name} with score >= {thr:.2f}{where}, {got}.\n  top detections: {_top(case.detections)}",
+         label=name, box=exp_box, measured=measured, thresholds=thresholds)
 
 
 def resolve_target(case: CaseBase, target: Detection | Sequence[float]) -> tuple[Detection | None, Box]:

@@ -10,13 +10,13 @@ When the test ends the case becomes plain data: a :class:`~pytest_camaudit.recor
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..datatypes import CamMap, CaseDrawing, ContextResult, Detection, ImagePicture, MapPicture, Outline
 from ..methods.registry import cam_for, get_method
-from ..records import SCORE_THRESHOLD, CaseRecord, CheckRecord, ObjectRow, Status
+from ..records import SCORE_THRESHOLD, CaseRecord, CheckRecord, DetectionRow, ExpectedObject, ObjectRow, Status
 
 if TYPE_CHECKING:
     from ..detectors.base import Detector
@@ -54,7 +54,7 @@ class CaseBase:
         self._analysis: ImageAnalysis | None = analysis
         self.name = name
         self.score_threshold = score_threshold
-        self.expected: list[dict[str, Any]] = []
+        self.expected: list[ExpectedObject] = []
         self.matched: dict[int, int] = {}
         self.checks: list[CheckRecord] = []
         self.context_results: dict[tuple[int, float], ContextResult] = {}
@@ -181,7 +181,7 @@ class CaseBase:
         return CaseRecord(
             nodeid=nodeid, name=self.name, source=self.image.source, outcome=Status(outcome).value,
             image_size=[self.image.width, self.image.height], model=self.detector.name, method=self.method,
-            detections=[{"index": d.index, "box": [round(v, 2) for v in d.box], "label": d.label_name, "score": round(d.score, 4)}
+            detections=[DetectionRow(index=d.index, box=[round(v, 2) for v in d.box], label=d.label_name, score=round(d.score, 4))
                         for d in self.detections if d.score >= DISPLAY_SCORE_FLOOR][:50],
             expected=list(self.expected), checks=list(self.checks), notes=list(self.image.notes),
         )
@@ -200,6 +200,6 @@ class CaseBase:
             pictures.append(ImagePicture(f"context-{idx}", "Without context", r.image,
                                          (Outline(r.detection.box, f"{r.score_with:.2f} -> {r.score_without:.2f}"),),
                                          f"{r.detection.label_name}: score {r.score_with:.3f} with context, {r.score_without:.3f} without"))
-        expected = tuple((str(e["label"]), (e["box"][0], e["box"][1], e["box"][2], e["box"][3])) for e in self.expected if e.get("box"))
+        expected = tuple((str(e["label"]), (b[0], b[1], b[2], b[3])) for e in self.expected if (b := e["box"]))
         return CaseDrawing(self.image.pixels, tuple(self.above()), frozenset(self.matched), expected, self.score_threshold, tuple(pictures),
                            tuple(self.regions))

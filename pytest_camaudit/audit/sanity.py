@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 from .. import metrics as M
 from ..datatypes import Detection, MapPicture
-from ..detectors.base import Detector
 from ..errors import ExpectationError
 from .verdicts import detection_arg, iou, names_the_case, threshold, verdict
 
 if TYPE_CHECKING:
+    from ..detectors.base import Detector
     from .casebase import CaseBase
 
 SCOPES = ("all", "heads")
@@ -35,6 +35,8 @@ def randomised_detector(detector: Detector, scope: str = "all", seed: int = 0) -
     survives that does not depend on what the detector decided.
     """
     import torch
+
+    from ..detectors.base import Detector
 
     if scope not in SCOPES:
         raise ExpectationError(f"`scope` must be one of {', '.join(SCOPES)}, got {scope!r}")

@@ -1,7 +1,8 @@
-"""How every assertion ends: one :func:`verdict` records the check on its case and raises when it failed.
+"""How every assertion ends: :func:`verdict` records the check on its case and, when it failed, :func:`fail` raises.
 
 Every assertion of :mod:`.assertions`, :mod:`.metric_assertions` and :mod:`.sanity` is decorated
-with :func:`names_the_case` and ends in :func:`verdict`, so each one
+with :func:`names_the_case` and ends in :func:`verdict` (or :func:`fail`, typed ``NoReturn``, where it
+already knows the check failed), so each one
 
 * records a :class:`~pytest_camaudit.records.CheckRecord` on its case (what the report, the JSON
   and JUnit show), passed or not;
@@ -18,7 +19,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, NoReturn, ParamSpec, TypeVar
 
 from ..datatypes import Box, Detection
 from ..errors import ExpectationError
@@ -39,6 +40,40 @@ def failure(message: str, check: CheckRecord) -> AssertionError:
     return err
 
 
+def _record(case: CaseBase, kind: str, passed: bool, message: str, detection: Detection | None, label: str | None,
+            box: Sequence[float] | None, measured: Mapping[str, float | str | None] | None, thresholds: Mapping[str, float | str | None] | None,
+            figure: str | None) -> CheckRecord:
+    """The :class:`CheckRecord` of check ``kind``, recorded on ``case``; ``label`` defaults to the detection's class."""
+    if label is None and detection is not None:
+        label = detection.label_name
+    check = CheckRecord(kind, bool(passed), message, label, [float(v) for v in box] if box is not None else None,
+                        detection.index if detection is not None else None, dict(measured or {}), dict(thresholds or {}), figure)
+    case.record(check)
+    return check
+
+
+def fail(
+    case: CaseBase,
+    kind: str,
+    message: str,
+    *,
+    detection: Detection | None = None,
+    label: str | None = None,
+    box: Sequence[float] | None = None,
+    measured: Mapping[str, float | str | None] | None = None,
+    thresholds: Mapping[str, float | str | None] | None = None,
+    figure: str | None = None,
+) -> NoReturn:
+    """Record check ``kind`` on ``case`` as failed and raise the ``AssertionError`` carrying it.
+
+    ``message`` reads "expected …, got …"; the image's name is appended on its own line.
+    ``label`` defaults to the detection's class.
+    """
+    __tracebackhide__ = True
+    message = f"{message}\n  image: {case.name}"
+    raise failure(message, _record(case, kind, False, message, detection, label, box, measured, thresholds, figure))
+
+
 def verdict(
     case: CaseBase,
     kind: str,
@@ -49,25 +84,19 @@ def verdict(
     detection: Detection | None = None,
     label: str | None = None,
     box: Sequence[float] | None = None,
-    measured: Mapping[str, Any] | None = None,
-    thresholds: Mapping[str, Any] | None = None,
+    measured: Mapping[str, float | str | None] | None = None,
+    thresholds: Mapping[str, float | str | None] | None = None,
     figure: str | None = None,
 ) -> CheckRecord:
-    """Record check ``kind`` on ``case``; raise an ``AssertionError`` carrying it when not ``passed``.
+    """Record check ``kind`` on ``case`` and return it when ``passed``; else :func:`fail` with ``fail_message``.
 
     ``fail_message`` reads "expected …, got …"; the image's name is appended on its own line.
     ``label`` defaults to the detection's class.
     """
     __tracebackhide__ = True
-    message = ok_message if passed else f"{fail_message}\n  image: {case.name}"
-    if label is None and detection is not None:
-        label = detection.label_name
-    check = CheckRecord(kind, bool(passed), message, label, [float(v) for v in box] if box is not None else None,
-                        detection.index if detection is not None else None, dict(measured or {}), dict(thresholds or {}), figure)
-    case.record(check)
     if not passed:
-        raise failure(message, check)
-    return check
+        fail(case, kind, fail_message, detection=detection, label=label, box=box, measured=measured, thresholds=thresholds, figure=figure)
+    return _record(case, kind, True, ok_message, detection, label, box, measured, thresholds, figure)
 
 
 def names_the_case(kind: str) -> Callable[[Callable[P, R]], Callable[P, R]]:

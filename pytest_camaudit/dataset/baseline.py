@@ -37,7 +37,7 @@ from .. import metrics as M
 from ..datatypes import MapPicture, Outline
 from ..fileio import atomic_write
 from ..methods.registry import get_method
-from ..records import BaselineCell, CheckRecord, ObjectRow
+from ..records import BaselineCell, CheckRecord, ObjectRow, RunFacts
 from .objects import BaselineSpec, Entry
 from .thresholds import Tolerances
 
@@ -261,7 +261,7 @@ def compare_case(entry: Entry, case: AuditCase, rows: list[ObjectRow]) -> list[s
     return failures
 
 
-def write_manifest(directory: str | Path, facts: dict[str, Any], keys: list[str]) -> Path:
+def write_manifest(directory: str | Path, facts: RunFacts, keys: list[str]) -> Path:
     """Write ``DIR/manifest.json``: the model the baseline came from and the cases it holds (merged with earlier ones)."""
     from .. import __version__
 

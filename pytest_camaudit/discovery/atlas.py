@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import atomic_writer
+from ..records import AtlasEntry
 from ..surroundings import decode_grid, encode_grid
 from .objects import AuditedObject
 
@@ -37,7 +38,8 @@ class Atlas:
     n: int
     method: str
 
-    def encoded(self) -> dict[str, object]:
+    def encoded(self) -> AtlasEntry:
+        """The atlas as plain data (the run file's, the baseline's ``atlas.json``)."""
         return {"grid": encode_grid(self.grid), "n": self.n, "method": self.method}
 
 

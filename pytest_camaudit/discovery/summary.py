@@ -4,23 +4,23 @@
 and by ``python -m pytest_camaudit merge`` (over the shards' cases as they stream past): the
 result, and the terminal line, are the same for one run and for its shards merged.
 
-The result (``Discovery.as_dict()``) goes into the run summary under ``"discovery"`` (the report's
-section, the Markdown summary, the run file's header)::
+The result (``Discovery.as_dict()``, a :class:`~pytest_camaudit.records.DiscoverySummary`) goes into
+the run summary under ``"discovery"`` (the report's section, the Markdown summary, the run file's header)::
 
     {"state": "judged" | "deferred" | "incomplete", "pending": str | None, "enabled": bool,
-     "flagged": [class...], "classes": [ClassFinding...], "atlases": {class: {grid, n, method}},
-     "examples": {key: {evidence..., nodeid, case}}, "drift": {class: {...}}, "drift_note": str,
-     "failures": [str...], "settings": {...}}
+     "flagged": [class...], "classes": [DiscoveryClassRow...], "atlases": {class: AtlasEntry},
+     "examples": {key: ExampleEntry}, "drift": {class: DriftEntry}, "drift_note": str,
+     "baseline": {class: AtlasEntry}, "failures": [str...], "settings": {...}}
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, cast
+from typing import cast
 
 from ..dataset.thresholds import ParsedSettings
-from ..records import CaseRecord, DiscoverySummary
+from ..records import AtlasEntry, CaseRecord, DiscoverySummary, DriftEntry, ExampleEntry, VerdictSettings
 from .atlas import Atlas, atlas_of
 from .judge import DIFFUSE_SHARE, MARGIN, MIN_GROUP, MIN_OBJECTS, MIN_SHARE, ClassFinding, judge_class
 from .objects import AuditedObject, collect, pick_examples
@@ -46,7 +46,7 @@ class DiscoverySettings:
     atlas_tolerance: float | None = None
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> DiscoverySettings:
+    def from_settings(cls, settings: VerdictSettings) -> DiscoverySettings:
         parsed = ParsedSettings.of(settings)
         margins: list[tuple[str, float | None]] = []
         for name, values in parsed.classes.items():
@@ -74,12 +74,12 @@ class Discovery:
     pending: str | None = None
     enabled: bool = False
     classes: list[ClassFinding] = field(default_factory=list)
-    atlases: dict[str, dict[str, Any]] = field(default_factory=dict)
-    examples: dict[str, dict[str, Any]] = field(default_factory=dict)
-    drift: dict[str, dict[str, Any]] = field(default_factory=dict)
+    atlases: dict[str, AtlasEntry] = field(default_factory=dict)
+    examples: dict[str, ExampleEntry] = field(default_factory=dict)
+    drift: dict[str, DriftEntry] = field(default_factory=dict)
     drift_note: str = ""
     failures: list[str] = field(default_factory=list)
-    baseline: dict[str, dict[str, Any]] = field(default_factory=dict)
+    baseline: dict[str, AtlasEntry] = field(default_factory=dict)
     """The baseline's atlases the drift was measured against (a merge measures the same)."""
 
     @property
@@ -138,7 +138,7 @@ def discover(cases: Iterable[CaseRecord], settings: DiscoverySettings, pending: 
 
 def _examples(result: Discovery, cases: Iterable[CaseRecord], wanted: dict[str, AuditedObject]) -> None:
     for key, e in pick_examples(cases, wanted).items():
-        result.examples[key] = {**asdict(e), "nodeid": wanted[key].nodeid, "case": wanted[key].case}
+        result.examples[key] = cast(ExampleEntry, {**asdict(e), "nodeid": wanted[key].nodeid, "case": wanted[key].case})
 
 
 def _drift(result: Discovery, atlases: Mapping[str, Atlas], baseline: Mapping[str, Atlas] | None, where: str | None,

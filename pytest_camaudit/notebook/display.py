@@ -12,12 +12,12 @@ without a running IPython nothing is registered.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from ..records import ObjectRow
+from ..records import ObjectRow, RunSummary, Table
 
 GATE_TITLE = "camaudit gates"
 """How the gate table's title begins (:func:`pytest_camaudit.dataset.gates.evaluate_gates`)."""
@@ -36,8 +36,8 @@ class GateSummary:
 
     state: str = "judged"
     failures: tuple[str, ...] = ()
-    table: Mapping[str, Any] | None = None
-    run: Mapping[str, Any] = field(default_factory=dict)
+    table: Table | None = None
+    run: RunSummary = field(default_factory=RunSummary)
 
     @property
     def passed(self) -> bool:
@@ -56,7 +56,8 @@ class GateSummary:
         header = RunFile(path).header
         gates = header.get("gates") or {}
         table = next((t for t in header.get("tables") or [] if str(t.get("title", "")).startswith(GATE_TITLE)), None)
-        return cls(str(gates.get("state", "judged")), tuple(gates.get("failures") or ()), table, dict(header.get("run") or {}))
+        run = cast(RunSummary, dict(header.get("run") or {}))  # the run file's JSON
+        return cls(str(gates.get("state", "judged")), tuple(gates.get("failures") or ()), table, run)
 
     @classmethod
     def from_rows(cls, rows: Iterable[ObjectRow]) -> GateSummary:

@@ -57,9 +57,9 @@ def _objects(case: AuditCase) -> list[tuple[Detection, Sequence[float]]]:
     """The detections to pin: those ``assert_detected`` matched (with the box the user gave), else all above the threshold."""
     if case.matched:
         by_index = {d.index: d for d in case.detections}
-        out = []
+        out: list[tuple[Detection, Sequence[float]]] = []
         for idx, exp in sorted(case.matched.items(), key=lambda kv: kv[1]):
-            box = case.expected[exp].get("box") or by_index[idx].box
+            box: Sequence[float] = case.expected[exp]["box"] or by_index[idx].box
             out.append((by_index[idx], box))
         return out
     return [(d, d.box) for d in case.above()]

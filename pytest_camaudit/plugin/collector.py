@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..records import (
     CaseRecord,
@@ -20,13 +20,15 @@ from ..records import (
     FinishedTest,
     GateState,
     ObjectRow,
+    RunFacts,
     RunSummary,
+    Selection,
     Status,
     Table,
     make_gate_state,
     report_status,
 )
-from ..runs.layout import VERDICT_SETTINGS, environment
+from ..runs.layout import environment
 from ..runs.tables import RunTotals
 from .options import Settings
 
@@ -56,7 +58,8 @@ class RunCollector:
     settings: Settings
     started: float = field(default_factory=time.time)
     cases: list[CaseRecord] = field(default_factory=list)
-    run_facts: dict[str, Any] = field(default_factory=dict)
+    run_facts: RunFacts = field(default_factory=RunFacts)
+    """The run's detector, identity, method and device, from the first audit test's report."""
     tests: int = 0
     failed_tests: int = 0
     report_path: str | None = None
@@ -70,7 +73,7 @@ class RunCollector:
     """Per finished test: ``{"nodeid", "outcome", "audit", "objects"}`` (the run file's ``tests``)."""
     collected: int | None = None
     """How many audit tests were selected to run (None: not known)."""
-    selection: dict[str, Any] = field(default_factory=dict)
+    selection: Selection = field(default_factory=Selection)
     """``{"args", "keyword", "markexpr"}`` and ``shard`` (pytest-split's ``--splits``/``--group``) of this run."""
     gates: GateState = field(default_factory=make_gate_state)
     """The gates' state, set by :mod:`.gates` at the end of the session."""
@@ -94,7 +97,8 @@ class RunCollector:
             self.cases.append(record)
         facts = getattr(report, "camaudit_run", None)
         if facts and not self.run_facts:
-            self.run_facts = dict(facts)
+            self.run_facts = RunFacts(model=str(facts["model"]), identity=str(facts["identity"]), method=str(facts["method"]),
+                                      device=str(facts["device"]))
 
     def sorted_cases(self) -> list[CaseRecord]:
         return sorted(self.cases, key=lambda c: (c.nodeid, c.name))
@@ -145,7 +149,6 @@ class RunCollector:
         facts = self.run_facts
         totals = self.totals()
         finished = self.finished if self.finished is not None else time.time()
-        settings = self.settings.as_dict()
         return {
             "model": facts.get("model", self.settings.model),
             "identity": facts.get("identity", ""),
@@ -158,9 +161,9 @@ class RunCollector:
             "exitstatus": exit_name(exitstatus),
             "version": __version__,
             **environment(),
-            "settings": {k: settings.get(k) for k in VERDICT_SETTINGS},
+            "settings": self.settings.verdict_settings(),
             "report_all": self.settings.report_all,
-            "selection": {k: v for k, v in self.selection.items() if k != "shard"},
+            "selection": cast(Selection, {k: v for k, v in self.selection.items() if k != "shard"}),
             "shard": self.selection.get("shard"),
             **totals.counts(),
             "tests": self.tests,

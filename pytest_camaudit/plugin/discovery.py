@@ -43,7 +43,7 @@ def judge(config: pytest.Config, settings: Settings, collector: RunCollector, pe
             baseline = read_atlases(directory)
         except AtlasFileError as exc:
             collector.problems.append(str(exc))
-    options = DiscoverySettings.from_settings(settings.as_dict())
+    options = DiscoverySettings.from_settings(settings.verdict_settings())
     result = discover(collector.sorted_cases(), options, pending, baseline, directory if comparing else None)
     if baseline is not None:
         result.baseline = {k: a.encoded() for k, a in baseline.items()}

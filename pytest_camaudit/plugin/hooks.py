@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from ..records import Selection
 from .cases import camaudit_entry  # noqa: F401  (fixture)
 from .collector import RunCollector
 from .fixtures import camaudit, camaudit_cam_engine, camaudit_detector  # noqa: F401  (fixtures)
@@ -60,7 +61,7 @@ def _figure_store(settings: Any) -> Any:
     return FigureStore(assets_dir(Path(settings.report)) if settings.report else figures_dir(settings.json))
 
 
-def _selection(config: pytest.Config) -> dict[str, Any]:
+def _selection(config: pytest.Config) -> Selection:
     """What this run selected: paths, ``-k``, ``-m`` and pytest-split's group, for the run file."""
     splits, group = config.getoption("splits", None), config.getoption("group", None)
     return {"args": [str(a) for a in config.args], "keyword": config.getoption("keyword", "") or "",

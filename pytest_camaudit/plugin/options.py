@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -21,7 +21,8 @@ from ..dataset.names import parse_name_map
 from ..dataset.thresholds import ParsedSettings, mass_region, parse_class_thresholds, parse_gate_mass, parse_tolerances
 from ..detectors.specs import spec_kind
 from ..methods.registry import canonical_name, method_names
-from ..records import SCORE_THRESHOLD
+from ..records import SCORE_THRESHOLD, VerdictSettings
+from ..runs.layout import VERDICT_SETTINGS
 from ..validation import number_in, whole_number
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -215,6 +216,11 @@ class Settings:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def verdict_settings(self) -> VerdictSettings:
+        """The settings that can change a verdict (:data:`~pytest_camaudit.runs.layout.VERDICT_SETTINGS`), as given:
+        what the run file keeps under ``run.settings`` and discovery reads."""
+        return cast(VerdictSettings, {k: getattr(self, k) for k in VERDICT_SETTINGS})
 
     @cached_property
     def parsed(self) -> ParsedSettings:

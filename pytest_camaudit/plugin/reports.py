@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from ..records import CaseRecord, Status, report_status
+from ..records import CaseRecord, RunFacts, Status, report_status
 from .keys import AUDITOR, SETTINGS
 
 AUDIT_FIXTURES = ("camaudit", "camaudit_cam_engine", "camaudit_detector")
@@ -69,12 +69,9 @@ def case_records(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.
         records = auditor.records(status, case_figures if with_figures else None, discover=settings.discover)
         _note_unrecorded_error(records, call)
         engine = auditor.engine
-        report.camaudit_run = {  # type: ignore[attr-defined]
-            "model": engine.detector.name,
-            "identity": engine.detector.identity,
-            "method": engine.method,
-            "device": str(engine.detector.device),
-        }
+        facts: RunFacts = {"model": engine.detector.name, "identity": engine.detector.identity, "method": engine.method,
+                           "device": str(engine.detector.device)}
+        report.camaudit_run = facts  # type: ignore[attr-defined]
         if status is Status.FAILED and records:
             report.sections.append(("camaudit", _section(records)))
     elif report.when == "setup" and report.failed and any(f in getattr(item, "fixturenames", ()) for f in AUDIT_FIXTURES):

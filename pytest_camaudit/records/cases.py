@@ -7,7 +7,7 @@ on a test report in a worker arrives intact on the pytest-xdist controller.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, TypedDict
 
 from .status import Status
 
@@ -27,6 +27,23 @@ UPPER_BOUNDS: dict[str, frozenset[str]] = {
 def bound(kind: str, key: str) -> str:
     """``'≤'`` when threshold ``key`` of check ``kind`` is a maximum, else ``'≥'``."""
     return "≤" if key in UPPER_BOUNDS.get(kind, frozenset()) else "≥"
+
+
+class DetectionRow(TypedDict):
+    """A detection a case record lists: its ``index``, ``box`` ``[x1, y1, x2, y2]`` in pixels (2 decimals),
+    class name (``label``) and ``score`` (4 decimals)."""
+
+    index: int
+    box: list[float]
+    label: str
+    score: float
+
+
+class ExpectedObject(TypedDict):
+    """An object a test expected (``assert_detected``): its class name and box (None: anywhere in the image)."""
+
+    label: str
+    box: list[float] | None
 
 
 @dataclass
@@ -152,8 +169,8 @@ class CaseRecord:
     image_size: list[int] = field(default_factory=list)
     model: str = ""
     method: str = ""
-    detections: list[dict[str, Any]] = field(default_factory=list)
-    expected: list[dict[str, Any]] = field(default_factory=list)
+    detections: list[DetectionRow] = field(default_factory=list)
+    expected: list[ExpectedObject] = field(default_factory=list)
     checks: list[CheckRecord] = field(default_factory=list)
     figures: list[FigureRecord] = field(default_factory=list)
     error: str | None = None

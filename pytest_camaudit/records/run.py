@@ -1,5 +1,5 @@
-"""The run's facts as they cross layers: object rows, tables, the gate state, test entries, the
-discovery summary and the run summary.
+"""The run's facts as they cross layers: object rows, tables, the gate state, test entries, the run's
+facts, settings, selection and shards, the run summary and the run file's header.
 
 They are ``TypedDict``\\ s: the same plain dicts the run file (JSON), pytest's report attributes and
 pytest-xdist carry, typed where the code reads and writes them; a run file read back is one again.
@@ -7,7 +7,10 @@ pytest-xdist carry, typed where the code reads and writes them; a run file read 
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, TypedDict
+
+from .discovery import DiscoverySummary
+from .status import GateStateName
 
 
 class BaselineCell(TypedDict, total=False):
@@ -69,9 +72,6 @@ class Table(TypedDict):
     note: str
 
 
-GateStateName = Literal["judged", "incomplete", "deferred"]
-
-
 class GateState(TypedDict):
     """Whether the dataset gates were judged and what failed.
 
@@ -107,22 +107,82 @@ class FinishedTest(TypedDict):
     objects: list[ObjectRow]
 
 
-class DiscoverySummary(TypedDict, total=False):
-    """Discovery's verdict (:meth:`~pytest_camaudit.discovery.summary.Discovery.as_dict`)."""
+class RunFacts(TypedDict, total=False):
+    """What an audit test's report carries of the run (``report.camaudit_run``): the detector's name
+    and identity, the default method and the device (all four, or none before the first audit test)."""
 
-    state: GateStateName
-    pending: str | None
-    enabled: bool
-    flagged: list[str]
-    classes: list[dict[str, Any]]
-    atlases: dict[str, dict[str, Any]]
-    examples: dict[str, dict[str, Any]]
-    drift: dict[str, dict[str, Any]]
-    drift_note: str
-    baseline: dict[str, dict[str, Any]]
-    failures: list[str]
-    line: str
-    settings: dict[str, float]
+    model: str
+    identity: str
+    method: str
+    device: str
+
+
+class VerdictSettings(TypedDict, total=False):
+    """The settings that can change a verdict (``runs.layout.VERDICT_SETTINGS``), as given: options'
+    plain values (``--camaudit-gate-mass`` and the like as their text), the run file's ``run.settings``."""
+
+    model: str
+    weights: str | None
+    method: str
+    score_threshold: float
+    cases: str | None
+    cases_images: str | None
+    cases_split: str
+    cases_names: str | None
+    min_mass: float
+    mass_region: str
+    class_thresholds: str | None
+    gate_recall: float | None
+    gate_mass: str | None
+    baseline: str | None
+    update_baseline: bool
+    baseline_tolerance: str | None
+    discover: bool
+    gate_discovery: bool
+
+
+class ShardInfo(TypedDict):
+    """A run that is one shard of pytest-split: its ``--splits`` and ``--group``."""
+
+    splits: int
+    group: int
+
+
+class Selection(TypedDict, total=False):
+    """What a run selected: its paths (``args``), ``-k`` (``keyword``) and ``-m`` (``markexpr``).
+
+    ``shard`` is pytest-split's group while a run collects (the run summary keeps it apart, as
+    ``RunSummary.shard``); a merge of shards that selected differently keeps each one's under ``per_shard``.
+    """
+
+    args: list[str]
+    keyword: str
+    markexpr: str
+    shard: ShardInfo | None
+    per_shard: list[Selection | None]
+
+
+class RunSpan(TypedDict):
+    """When a run started and finished (UTC, ``runs.layout`` time format) and how long it took, in seconds."""
+
+    started: str
+    finished: str
+    duration: float
+
+
+class ShardEntry(TypedDict):
+    """One shard of a merged run (the run file's ``run.shards``): its file, its pytest-split group, the
+    versions and times it ran with, and how it ended."""
+
+    file: str
+    shard: ShardInfo | None
+    version: str | None
+    python: str | None
+    torch: str | None
+    started: str | None
+    finished: str | None
+    duration: float | None
+    exitstatus: str | None
 
 
 class RunCounts(TypedDict, total=False):
@@ -160,13 +220,26 @@ class RunSummary(RunCounts, total=False):
     version: str
     python: str
     torch: str
-    settings: dict[str, Any]
+    settings: VerdictSettings
     """The settings that can change a verdict (``runs.layout.VERDICT_SETTINGS``), as given."""
     report_all: bool
-    selection: dict[str, Any]
-    shard: dict[str, Any] | None
-    shards: list[dict[str, Any]]
+    selection: Selection | None
+    """What the run selected (a merge of shards: what they all selected, or each one's)."""
+    shard: ShardInfo | None
+    shards: list[ShardEntry]
     gates: GateState
     tables: list[Table]
     per_class: Table
+    discovery: DiscoverySummary | None
+
+
+class RunHeader(TypedDict):
+    """The run file's header (:func:`~pytest_camaudit.runs.layout.header`): the run's facts (``run``: the
+    :data:`~pytest_camaudit.runs.layout.RUN_KEYS` of its summary), its totals, gates and tables, and discovery."""
+
+    run: RunSummary
+    totals: RunCounts
+    gates: GateState
+    per_class: Table
+    tables: list[Table]
     discovery: DiscoverySummary | None

@@ -1,12 +1,16 @@
-"""A case's status and the run's shared defaults."""
+"""A case's status, the gates' state names and the run's shared defaults."""
 
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
 
 SCORE_THRESHOLD = 0.5
 """The detection score a run judges at unless ``--camaudit-score-threshold`` says otherwise."""
+
+GateStateName = Literal["judged", "incomplete", "deferred"]
+"""Whether a run's gates (and discovery) were judged: ``judged``, ``incomplete`` (not every collected case
+ran) or ``deferred`` (a shard: judged in the merge)."""
 
 
 class Status(str, Enum):

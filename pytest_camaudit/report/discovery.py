@@ -1,6 +1,6 @@
 """The report's discovery section: per class its atlas and profile as pictures, its groups, the flagged group's cards.
 
-Drawn from the plain discovery summary (:mod:`pytest_camaudit.discovery.summary`, a dict here): the
+Drawn from the plain discovery summary (:class:`~pytest_camaudit.records.DiscoverySummary`): the
 atlas is a ``20 × 20`` grid in box coordinates (the box is the central ``10 × 10``), a profile is
 one loss per region, an example is the object's stored picture of its surroundings. Nothing here
 needs the images or a model, so a merge draws the same section.
@@ -9,14 +9,13 @@ needs the images or a model, so a merge draws the same section.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import cv2
 import numpy as np
 
-from ..records import DiscoverySummary
+from ..records import DiscoveryClassRow, DiscoverySummary, ExampleEntry
 
 SIDE = 168
 """Side in pixels of the atlas and profile pictures."""
@@ -72,7 +71,7 @@ def profile_picture(profile: Mapping[str, float | None]) -> np.ndarray:
     return img
 
 
-def _region_rect(e: Mapping[str, Any], region: str) -> tuple[float, float, float, float] | None:
+def _region_rect(e: ExampleEntry, region: str) -> tuple[float, float, float, float] | None:
     """The ring cell ``region`` of example ``e`` in image pixels (None for ``far`` / ``outside``)."""
     if region not in _CELL:
         return None
@@ -83,7 +82,7 @@ def _region_rect(e: Mapping[str, Any], region: str) -> tuple[float, float, float
     return xs[c], ys[r], xs[c + 1], ys[r + 1]
 
 
-def example_picture(e: Mapping[str, Any], region: str, side: int = 144) -> np.ndarray | None:
+def example_picture(e: ExampleEntry, region: str, side: int = 144) -> np.ndarray | None:
     """An example object's stored surroundings, enlarged, its box white and the group's region red (None without a picture)."""
     if not e.get("thumb") or len(e.get("thumb_rect") or []) != 4:
         return None
@@ -95,7 +94,7 @@ def example_picture(e: Mapping[str, Any], region: str, side: int = 144) -> np.nd
     img = cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), (max(1, round((tx2 - tx1) * scale)), max(1, round((ty2 - ty1) * scale))),
                      interpolation=cv2.INTER_NEAREST)
 
-    def rect(box: Any, colour: tuple[int, int, int]) -> None:
+    def rect(box: Sequence[float], colour: tuple[int, int, int]) -> None:
         p1 = (int(round((box[0] - tx1) * scale)), int(round((box[1] - ty1) * scale)))
         p2 = (int(round((box[2] - tx1) * scale)) - 1, int(round((box[3] - ty1) * scale)) - 1)
         cv2.rectangle(img, p1, p2, colour, 2)
@@ -107,16 +106,32 @@ def example_picture(e: Mapping[str, Any], region: str, side: int = 144) -> np.nd
     return img
 
 
+@dataclass(frozen=True)
+class ExampleCard:
+    """One example object's card: its picture (``href``, ``width`` × ``height``), the case and test it
+    was audited in, its score, what it loses with the group's region filled (``where``) and the group's status."""
+
+    href: str
+    case: str
+    nodeid: str
+    score: float
+    loss: float | None
+    where: str
+    status: str
+    width: int
+    height: int
+
+
 @dataclass
 class ClassView:
     """One class's part of the section, with the hrefs of its pictures."""
 
-    finding: Mapping[str, Any]
+    finding: DiscoveryClassRow
     atlas: str = ""
     atlas_n: int = 0
     atlas_method: str = ""
     profile: str = ""
-    cards: list[dict[str, Any]] = field(default_factory=list)
+    cards: list[ExampleCard] = field(default_factory=list)
 
 
 def class_views(discovery: DiscoverySummary, add: Add) -> list[ClassView]:
@@ -139,8 +154,7 @@ def class_views(discovery: DiscoverySummary, add: Add) -> list[ClassView]:
                 pic = example_picture(e, g["region"]) if e else None
                 if e is None or pic is None:
                     continue
-                view.cards.append({"href": add(f"example-{label}", _png(pic), "png"), "case": e["case"], "nodeid": e["nodeid"],
-                                   "score": e["score"], "loss": (e.get("profile") or {}).get(g["region"]), "where": g["where"],
-                                   "status": g["status"], "width": pic.shape[1], "height": pic.shape[0]})
+                view.cards.append(ExampleCard(add(f"example-{label}", _png(pic), "png"), e["case"], e["nodeid"], e["score"],
+                                              (e.get("profile") or {}).get(g["region"]), g["where"], g["status"], pic.shape[1], pic.shape[0]))
         views.append(view)
     return views

@@ -10,15 +10,14 @@ notebook's outputs carry ``image/png``; text goes through the same autoescaping 
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import cv2
 import numpy as np
 
 from ..datatypes import Box, CaseDrawing
-from ..records import CaseRecord, bound
+from ..records import CaseRecord, Table, bound
 from .figures import FOCUS, _detections_figure, _picture, _resize, display_scale, draw_box, overlay
 from .html import _ENV, _fmt  # the report's own environment: the same templates folder and autoescaping
 
@@ -89,10 +88,10 @@ def case_html(record: CaseRecord, drawing: CaseDrawing | None) -> str:
                                                         fmt=_fmt, bound=bound)
 
 
-def table_html(table: Mapping[str, Any] | None, failures: Sequence[str] = (), empty: str = "no gates in this run") -> str:
+def table_html(table: Table | None, failures: Sequence[str] = (), empty: str = "no gates in this run") -> str:
     """The HTML fragment of a summary table (``title``, ``columns``, ``rows``, ``note``) and its failure messages."""
-    shown = dict(table) if table else {"title": empty, "columns": [], "rows": [], "note": ""}
-    shown.setdefault("note", "")
+    shown: Table = ({"title": table["title"], "columns": table["columns"], "rows": table["rows"], "note": table.get("note", "")} if table
+                    else {"title": empty, "columns": [], "rows": [], "note": ""})
     return _ENV.get_template("notebook.html.j2").render(kind="table", table=shown, failures=list(failures), fmt=_fmt)
 
 

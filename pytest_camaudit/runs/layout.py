@@ -34,9 +34,9 @@ import math
 import platform
 import sys
 from dataclasses import asdict
-from typing import Any
+from typing import Any, cast
 
-from ..records import CaseRecord, Environment, RunSummary, make_gate_state
+from ..records import CaseRecord, Environment, RunCounts, RunHeader, RunSummary, make_gate_state
 
 FORMAT = "pytest-camaudit/run/3"
 """The ``format`` field; bumped when the layout changes incompatibly (``…/summary/1`` had no figures, tests or identity;
@@ -68,9 +68,9 @@ def plain(value: Any) -> Any:
     return value
 
 
-def case_metrics(case: CaseRecord) -> dict[str, Any]:
+def case_metrics(case: CaseRecord) -> dict[str, float | str | None]:
     """``"<check>.<metric>" → value`` for every measured value of ``case`` (``#2``… on repeats)."""
-    out: dict[str, Any] = {}
+    out: dict[str, float | str | None] = {}
     for check in case.checks:
         for metric, value in check.measured.items():
             key = f"{check.kind}.{metric}"
@@ -132,13 +132,13 @@ def environment() -> Environment:
     return {"python": platform.python_version(), "torch": str(version)}
 
 
-def header(summary: RunSummary) -> dict[str, Any]:
+def header(summary: RunSummary) -> RunHeader:
     """The run file's header (plain JSON) from a run summary (what the report's header shows)."""
     gates = summary.get("gates") or make_gate_state()
     per_class = summary.get("per_class") or {"title": "Per class", "columns": [], "rows": [], "note": ""}
     return {
-        "run": {k: summary.get(k) for k in RUN_KEYS if k != "shards" or summary.get(k)},
-        "totals": {k: summary.get(k) for k in TOTAL_KEYS},
+        "run": cast(RunSummary, {k: summary.get(k) for k in RUN_KEYS if k != "shards" or summary.get(k)}),
+        "totals": cast(RunCounts, {k: summary.get(k) for k in TOTAL_KEYS}),
         "gates": gates,
         "per_class": per_class,
         "tables": summary.get("tables", []),

@@ -27,7 +27,7 @@ from ..dataset.gates import evaluate_baseline, evaluate_gates
 from ..dataset.thresholds import ParsedSettings
 from ..discovery.summary import Discovery
 from ..discovery.tables import discovery_tables
-from ..records import CaseRecord, GateState, RunSummary, Status, Table, make_gate_state
+from ..records import CaseRecord, GateState, RunSpan, RunSummary, Selection, ShardEntry, Status, Table, VerdictSettings, make_gate_state
 from ..report.html import CardFacets, write_report_stream
 from .layout import RUN_KEYS, TIMING_KEYS, case_from_json, header
 from .reader import RunFile
@@ -69,7 +69,7 @@ def shown_cases(shards: list[RunFile], report_all: bool) -> Iterator[tuple[CaseR
                 yield case_from_json(case), shard.folder
 
 
-def _span(shards: list[RunFile]) -> dict[str, Any]:
+def _span(shards: list[RunFile]) -> RunSpan:
     starts = [str(s.run.get("started")) for s in shards if s.run.get("started")]
     ends = [str(s.run.get("finished")) for s in shards if s.run.get("finished")]
     started, finished = (min(starts) if starts else ""), (max(ends) if ends else "")
@@ -80,20 +80,27 @@ def _span(shards: list[RunFile]) -> dict[str, Any]:
     return {"started": started, "finished": finished, "duration": duration}
 
 
-def _run_facts(shards: list[RunFile]) -> dict[str, Any]:
+def _shard_entry(shard: RunFile) -> ShardEntry:
+    """Where and when one shard ran (the merged ``run.shards``)."""
+    run = shard.run
+    return {"file": str(shard.path), "shard": run.get("shard"), "version": run.get("version"), "python": run.get("python"),
+            "torch": run.get("torch"), "started": run.get("started"), "finished": run.get("finished"), "duration": run.get("duration"),
+            "exitstatus": run.get("exitstatus")}
+
+
+def _run_facts(shards: list[RunFile]) -> RunSummary:
     """The merged ``run``: the shards' common identity, their time span, and per shard where and when."""
     first = shards[0].run
-    facts = {k: first.get(k) for k in RUN_KEYS if k not in TIMING_KEYS}
+    facts = cast(RunSummary, {k: first.get(k) for k in RUN_KEYS if k not in TIMING_KEYS})
     facts["identity"] = next((s.run["identity"] for s in shards if s.run.get("identity")), "")
     facts["device"] = ", ".join(sorted({str(s.run.get("device")) for s in shards}))
     facts["report_all"] = any(s.run.get("report_all") for s in shards)
-    selections = [s.run.get("selection") for s in shards]
+    selections: list[Selection | None] = [s.run.get("selection") for s in shards]
     facts["selection"] = selections[0] if all(x == selections[0] for x in selections) else {"per_shard": selections}
     facts["shard"] = None
-    facts["shards"] = [{"file": str(s.path), "shard": s.run.get("shard"), "version": s.run.get("version"), "python": s.run.get("python"),
-                        "torch": s.run.get("torch"), **{k: s.run.get(k) for k in TIMING_KEYS}, "exitstatus": s.run.get("exitstatus")}
-                       for s in shards]
-    return {**facts, **_span(shards)}
+    facts["shards"] = [_shard_entry(s) for s in shards]
+    facts.update(_span(shards))
+    return facts
 
 
 def _gates(shards: list[RunFile], totals: RunTotals) -> tuple[GateState, list[Table], list[str], Discovery | None]:
@@ -103,7 +110,7 @@ def _gates(shards: list[RunFile], totals: RunTotals) -> tuple[GateState, list[Ta
     interrupted = any(g.get("interrupted") for g in states)
     incomplete = interrupted or ran < collected or any(g.get("state") == "incomplete" for g in states)
     pending = f"incomplete ({ran} of {collected} cases)" if incomplete else None
-    settings = shards[0].run.get("settings") or {}
+    settings: VerdictSettings = shards[0].run.get("settings") or VerdictSettings()
     rows = MergedRows(shards)
     table, failures = evaluate_gates(rows, pending)
     btable = None
@@ -127,7 +134,7 @@ class _Cases:
             yield case_from_json(case)
 
 
-def _discovery(shards: list[RunFile], settings: dict[str, Any], pending: str | None) -> Discovery | None:
+def _discovery(shards: list[RunFile], settings: VerdictSettings, pending: str | None) -> Discovery | None:
     """Discovery over every shard's evidence, as one run (its baseline atlases are those the shards measured drift against)."""
     from ..discovery.atlas import Atlas
     from ..discovery.summary import DiscoverySettings, discover
@@ -159,7 +166,7 @@ def summarise(shards: list[RunFile]) -> tuple[Merged, CardFacets]:
     interrupted = gates["interrupted"] or any(s.run.get("exitstatus") == "INTERRUPTED" for s in shards)
     failed = totals.failed_tests or failures
     exitstatus = "INTERRUPTED" if interrupted else "TESTS_FAILED" if failed else "OK"
-    summary: RunSummary = {**cast("RunSummary", facts), "exitstatus": exitstatus, **totals.counts(), "gates": gates, "tables": tables,
+    summary: RunSummary = {**facts, "exitstatus": exitstatus, **totals.counts(), "gates": gates, "tables": tables,
                "per_class": totals.per_class.table(), "discovery": discovery.as_dict() if discovery is not None else None}
     return Merged(summary, failures, shards), facets
 

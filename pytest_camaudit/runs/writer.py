@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..fileio import atomic_writer
+from ..records import RunHeader
 from ..report.files import SIDE_FILE, SideFolder
 from .layout import FORMAT, plain
 
@@ -83,7 +84,7 @@ class RunWriter:
                 except OSError:
                     self.missing.append(name)
 
-    def write(self, header: dict[str, Any], cases: Iterable[tuple[dict[str, Any], Path | None]], tests: Iterable[Mapping[str, Any]]) -> Path:
+    def write(self, header: RunHeader, cases: Iterable[tuple[dict[str, Any], Path | None]], tests: Iterable[Mapping[str, Any]]) -> Path:
         """Write ``header`` (:data:`HEADER_KEYS`), ``cases`` (case line, its figure folder) and ``tests``."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         side = SideFolder(self.folder)
