@@ -8,7 +8,8 @@ loaded 2-core machine against 3 ms on one thread, for no gain in wall time. The 
 forwards and backwards (detection, per-box gradients, the extra forwards of D-RISE or AblationCAM)
 keep the user's thread count; only the maths on their results runs here. A pool splits sums and
 products differently from one thread, which may move float32 results in their last bits: on 100
-shapes scenes (282 maps, 2 threads) the maps were equal to those computed on the pool.
+shapes scenes at 2 threads (282 maps each) the EigenCAM maps were equal to those computed on the
+pool, the EigenGradCAM maps within 2.4e-7 (maps scaled to a maximum of 1).
 """
 
 from __future__ import annotations
