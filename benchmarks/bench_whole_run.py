@@ -26,6 +26,7 @@ prints both side by side.
     python benchmarks/bench_whole_run.py                   # 300 scenes, 3 rounds: ~4 min on 2 cores
     python benchmarks/bench_whole_run.py --quick           # 60 scenes, 3 rounds
     python benchmarks/bench_whole_run.py --against /tmp/camaudit-before
+    python benchmarks/bench_whole_run.py --quick --keep /tmp/suite   # the suite stays, for a profile
 """
 
 from __future__ import annotations
@@ -110,12 +111,15 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="60 scenes")
     ap.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS of every process (default: torch's default)")
     ap.add_argument("--against", type=Path, default=None, help="source tree of an earlier version, run beside this one")
+    ap.add_argument("--keep", type=Path, default=None, help="write the suite into this folder and keep it (to profile a run on it)")
     args = ap.parse_args()
     scenes = 60 if args.quick else args.cases
     trees: list[tuple[str, Path | None]] = ([("before", args.against.resolve())] if args.against else []) + [("now", None)]
     kinds = ("bare", *METHODS)
     with tempfile.TemporaryDirectory(prefix="camaudit-whole-") as tmp:
-        annotations = _suite(Path(tmp) / "suite", scenes)
+        annotations = _suite(args.keep.resolve() if args.keep else Path(tmp) / "suite", scenes)
+        if args.keep:
+            print(f"suite kept in {annotations.parent}", flush=True)
         envs = {label: _env(args.threads, src, Path(tmp) / f"pycache-{label}") for label, src in trees}
         for label, _ in trees:  # warm-up: bytecode compiled, files in the page cache
             for kind in kinds:

@@ -25,6 +25,7 @@ import torch
 from ..datatypes import Box, CamMap, Detection, Geometry
 from .maps import normalise
 from .pca import as_levels, footprint_principal_component, level_principal_component
+from .threads import one_thread
 
 if TYPE_CHECKING:
     from ..engine.analysis import ImageAnalysis
@@ -97,18 +98,21 @@ def orient_toward_boxes(signed: torch.Tensor, boxes: list[Box], weights: list[fl
 
 
 def eigencam_map(analysis: ImageAnalysis, detection: Detection | None) -> CamMap:
-    """The ``eigencam`` method: one class-agnostic map per image, oriented toward its detections."""
-    proj, degenerate = eigencam_component(analysis.levels, analysis.geometry, analysis.grid)
-    dets = analysis.detections
-    signed = orient_toward_boxes(analysis.to_image(proj), [d.box for d in dets], [d.score for d in dets])
-    return CamMap(normalise(signed), "eigencam", None, degenerate)  # normalise clips the negative side
+    """The ``eigencam`` method: one class-agnostic map per image, oriented toward its detections
+    (on one thread: :mod:`.threads`)."""
+    with one_thread():
+        proj, degenerate = eigencam_component(analysis.levels, analysis.geometry, analysis.grid)
+        dets = analysis.detections
+        signed = orient_toward_boxes(analysis.to_image(proj), [d.box for d in dets], [d.score for d in dets])
+        return CamMap(normalise(signed), "eigencam", None, degenerate)  # normalise clips the negative side
 
 
 def eigengradcam_map(analysis: ImageAnalysis, detection: Detection | None) -> CamMap:
     """The ``eigengradcam`` method: the principal component of the box's gradient × activation."""
     if detection is None:
         raise ValueError("eigengradcam explains one detection; pass `detection=`")
-    grads = analysis.gradients(detection)
-    products = OrderedDict((k, grads[k] * analysis.levels[k]) for k in grads)
-    grid_map, degenerate = eigengradcam(products, analysis.geometry, analysis.grid)
-    return CamMap(normalise(analysis.to_image(grid_map)), "eigengradcam", detection.index, degenerate)
+    grads = analysis.gradients(detection)  # the model's backward: the user's thread count
+    with one_thread():  # the maths on it: :mod:`.threads`
+        products = OrderedDict((k, grads[k] * analysis.levels[k]) for k in grads)
+        grid_map, degenerate = eigengradcam(products, analysis.geometry, analysis.grid)
+        return CamMap(normalise(analysis.to_image(grid_map)), "eigengradcam", detection.index, degenerate)

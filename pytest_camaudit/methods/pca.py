@@ -149,15 +149,25 @@ def _centred_stack(
     return centred, scale, spread
 
 
-def _unit_scale(levels: OrderedDict[str, torch.Tensor]) -> OrderedDict[str, torch.Tensor]:
+def _peaks(levels: Mapping[str, torch.Tensor]) -> dict[str, float]:
+    """Each level's largest magnitude (0 for an empty level; NaN or inf when it holds one)."""
+    return {k: float(v.abs().max()) if v.numel() else 0.0 for k, v in levels.items()}
+
+
+def _unit_scale(
+    levels: OrderedDict[str, torch.Tensor], peaks: dict[str, float] | None = None
+) -> tuple[OrderedDict[str, torch.Tensor], dict[str, float]]:
     """``levels`` times one power of two that brings their largest magnitude to [0.5, 1) (exact: the same
-    bits otherwise). Random-weight models can carry maps of magnitude 1e-13 … 1e-32, whose float32
-    Gram products underflow into denormals (slow) or zero (an empty map); the component is scale-free."""
-    peak = max((float(v.abs().max()) for v in levels.values() if v.numel()), default=0.0)
+    bits otherwise), with each returned level's largest magnitude (:func:`_peaks`, given or measured).
+    Random-weight models can carry maps of magnitude 1e-13 … 1e-32, whose float32 Gram products
+    underflow into denormals (slow) or zero (an empty map); the component is scale-free."""
+    peaks = _peaks(levels) if peaks is None else peaks
+    peak = max(peaks.values(), default=0.0)
     if not math.isfinite(peak) or peak == 0.0 or 2.0**-8 <= peak <= 2.0**8:
-        return levels
+        return levels, peaks
     factor = math.ldexp(1.0, -math.frexp(peak)[1])
-    return OrderedDict((k, v * factor) for k, v in levels.items())
+    scaled = OrderedDict((k, v * factor) for k, v in levels.items())
+    return scaled, _peaks(scaled)  # measured again: a level far below the peak may underflow to zero
 
 
 def level_principal_component(
@@ -187,7 +197,7 @@ def level_principal_component(
         is not finite, or constant over positions — no channel deviates from its mean by more than
         ``1e-6`` of the stack's largest magnitude — or its projection has no such range on ``grid``.
     """
-    levels = _unit_scale(OrderedDict((k, v.float()) for k, v in levels.items()))
+    levels, _ = _unit_scale(OrderedDict((k, v.float()) for k, v in levels.items()))
     zeros = torch.zeros(grid, dtype=torch.float32, device=next(iter(levels.values())).device)
     coarse_grid = direction_grid(levels, geometry, grid, max_positions)
     centred, scale, spread = _centred_stack(levels, geometry, coarse_grid)
@@ -219,16 +229,17 @@ hands the levels to :func:`level_principal_component` instead."""
 
 
 def _footprint(
-    levels: Mapping[str, torch.Tensor], geometry: Geometry, grid: tuple[int, int]
+    levels: Mapping[str, torch.Tensor], geometry: Geometry, grid: tuple[int, int], peaks: Mapping[str, float]
 ) -> tuple[OrderedDict[str, torch.Tensor], tuple[int, int, int, int] | None]:
-    """The levels that are non-zero somewhere, and the window of ``grid`` (``row0, row1, col0, col1``)
-    holding every cell of the stack they can make non-zero (None: none, or a value is not finite)."""
-    nonzero = OrderedDict((k, (t != 0).any(dim=0)) for k, t in levels.items())
-    support = OrderedDict((k, levels[k]) for k, m in nonzero.items() if bool(m.any()))
-    if not support or not all(bool(torch.isfinite(t).all()) for t in support.values()):
+    """The levels that are non-zero somewhere (``peaks``: each level's largest magnitude, :func:`_peaks`),
+    and the window of ``grid`` (``row0, row1, col0, col1``) holding every cell of the stack they can
+    make non-zero (None: none, or a value is not finite)."""
+    support = OrderedDict((k, t) for k, t in levels.items() if peaks[k] != 0.0)  # NaN != 0: kept, then refused
+    if not support or not all(math.isfinite(peaks[k]) for k in support):
         return support, None
     # the grid takes non-negative weights of level cells: a cell reads a non-zero one iff its indicator is non-zero
-    reach = levels_on_grid(OrderedDict((k, nonzero[k][None].float()) for k in support), geometry, grid).sum(dim=0)
+    indicators = OrderedDict((k, (t != 0).any(dim=0)[None].float()) for k, t in support.items())
+    reach = levels_on_grid(indicators, geometry, grid).sum(dim=0)
     rows, cols = torch.nonzero(reach.sum(dim=1)).ravel(), torch.nonzero(reach.sum(dim=0)).ravel()
     if rows.numel() == 0:
         return support, None
@@ -253,9 +264,9 @@ def footprint_principal_component(
     Returns:
         ``(FloatTensor[h, w], degenerate)`` as :func:`level_principal_component`.
     """
-    levels = _unit_scale(OrderedDict((k, v.float()) for k, v in levels.items()))
+    levels, peaks = _unit_scale(OrderedDict((k, v.float()) for k, v in levels.items()))
     zeros = torch.zeros(grid, dtype=torch.float32, device=next(iter(levels.values())).device)
-    support, window = _footprint(levels, geometry, grid)
+    support, window = _footprint(levels, geometry, grid, peaks)
     if window is None:
         return zeros, True  # zero everywhere (nothing to explain), or not finite
     if sum(t.shape[0] for t in support.values()) > MAX_FOOTPRINT_CHANNELS:

@@ -33,10 +33,16 @@ _last = 0.0
 def _malloc_trim() -> Callable[[int], int] | None:
     if not sys.platform.startswith("linux") or os.environ.get(ENV, "1") == "0":
         return None
+    try:  # glibc's soname first: find_library runs `ldconfig -p` in a subprocess (a fork of this process)
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        except OSError:
+            return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         trim = libc.malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+    except AttributeError:  # not glibc (musl has no malloc_trim)
         return None
     trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
     return trim

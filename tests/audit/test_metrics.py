@@ -65,6 +65,16 @@ def test_nan_and_negative_values_in_a_map_count_as_zero():
         M.region_mass(np.zeros((2, 2, 3)), (0, 0, 1, 1))
 
 
+def test_positive_is_a_float64_copy_with_negatives_and_non_finite_values_zeroed():
+    finite = np.array([[1.0, -2.0, 0.25], [3.0, -0.5, 0.0]])
+    broken = np.array([[1.0, -2.0, np.nan], [np.inf, -np.inf, 0.5]])
+    for cam, expected in ((finite, [[1.0, 0.0, 0.25], [3.0, 0.0, 0.0]]), (broken, [[1.0, 0.0, 0.0], [0.0, 0.0, 0.5]])):
+        out = M.positive(cam)
+        assert out.dtype == np.float64 and out.tolist() == expected
+        assert not np.shares_memory(out, cam)  # a metric may scale it in place
+    assert M.positive(finite.astype(np.float32)).tolist() == [[1.0, 0.0, 0.25], [3.0, 0.0, 0.0]]
+
+
 # -- pointing game -------------------------------------------------------------------------------
 def test_pointing_game_distance_tolerance_and_axes():
     cam = np.zeros((5, 8))

@@ -35,6 +35,35 @@ def test_a_thin_rotated_object_holds_less_mass_than_its_box_where_the_map_lies_b
     assert M.region_mass(on, mask) == pytest.approx(1.0)  # a map on the bar: both measures agree
 
 
+def _inside_by_pixel(rings: tuple[tuple[float, ...], ...], h: int, w: int) -> np.ndarray:
+    """Reference: each pixel centre tested against every edge of every ring (even–odd rule), in plain Python."""
+    out = np.zeros((h, w), dtype=bool)
+    for ring in rings:
+        pts = list(zip(ring[0::2], ring[1::2], strict=True))
+        for r in range(h):
+            for c in range(w):
+                px, py, odd = c + 0.5, r + 0.5, False
+                for (xa, ya), (xb, yb) in zip(pts, pts[1:] + pts[:1], strict=True):
+                    if (ya > py) != (yb > py) and px < xa + (py - ya) * (xb - xa) / (yb - ya):
+                        odd = not odd
+                out[r, c] |= odd
+    return out
+
+
+def test_a_polygon_mask_holds_exactly_the_pixels_whose_centres_lie_inside():
+    rng = np.random.default_rng(19)
+    for i in range(24):
+        n = int(rng.integers(3, 12))
+        if i % 3 == 0:
+            ring = rng.uniform(-6, 46, 2 * n)  # anywhere, partly outside the image
+        elif i % 3 == 1:
+            ring = rng.integers(-3, 43, 2 * n).astype(float)  # integer corners: horizontal edges, centres on edges
+        else:
+            ring = np.round(rng.uniform(0, 40, 2 * n) * 2) / 2 + 0.5  # corners on pixel centres
+        rings = (tuple(float(v) for v in ring), (5.0, 5.0, 15.0, 5.0, 10.0, 14.0))  # two parts of one object
+        assert np.array_equal(PolygonOutline(rings).mask(30, 41), _inside_by_pixel(rings, 30, 41)), rings
+
+
 def test_a_box_shaped_polygon_gives_exactly_the_box_mass():
     rng = np.random.default_rng(20)
     cam = rng.random((H, W)) - 0.2  # negative values count as zero in both measures
