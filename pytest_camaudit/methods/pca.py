@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 
 import torch
 
 from ..datatypes import Geometry
 from ..engine.alignment import common_grid, levels_on_grid
+from .threads import one_thread
 
 DEGENERATE_RTOL = 1e-6
 """A stack whose channels deviate from their means by at most this share of its largest magnitude is constant."""
@@ -43,26 +43,13 @@ def _top_eigenvector(gram: torch.Tensor, iterations: int = 100, tol: float = 1e-
     ``torch.linalg.eigh`` when it has not converged after ``iterations`` steps (no clear gap, as in a
     random model: a hundred ``k × k`` products already cost about what the decomposition costs).
 
-    On one thread (:func:`one_thread`): a ``k ≤ 1024`` problem gains nothing from more, and a pool
-    of them (NumPy's OpenBLAS, or torch's own) right after a forward competes with torch's
-    still-spinning OpenMP workers; on a YOLOS's 768 × 768 Gram that turned a 0.2 s decomposition
-    into 0.4–20 s on two busy cores.
+    On one thread (:func:`.threads.one_thread`, whoever calls it): a ``k ≤ 1024`` problem gains
+    nothing from more, and a pool of them (NumPy's OpenBLAS, or torch's own) right after a forward
+    competes with torch's still-spinning OpenMP workers; on a YOLOS's 768 × 768 Gram that turned a
+    0.2 s decomposition into 0.4–20 s on two busy cores.
     """
     with one_thread():
         return _power_or_eigh(gram.detach().to(device="cpu", dtype=torch.float64), iterations, tol).to(gram.device)
-
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Torch's intra-op pool narrowed to the calling thread for the block, restored after it."""
-    saved = torch.get_num_threads()
-    if saved > 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if saved > 1:
-            torch.set_num_threads(saved)
 
 
 def _power_or_eigh(g: torch.Tensor, iterations: int, tol: float) -> torch.Tensor:
