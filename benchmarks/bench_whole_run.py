@@ -19,6 +19,10 @@ the medians of the per-round ratios pytest / bare, so a shared machine's drift m
 a ratio alike. The CPU seconds of each process (user + system, all its threads) are printed beside
 the wall times: on a machine shared with other work they scatter less.
 
+``--compare-freeze`` adds, per round, both pytest runs with the plugin's garbage-collector freeze
+turned off (``CAMAUDIT_GC_FREEZE=0``, :mod:`pytest_camaudit.plugin.heap`), printed as their own
+columns.
+
 ``--against SRC`` runs every pytest and bare process a second time per round with another source
 tree of the package first on ``PYTHONPATH`` (e.g. a ``git archive`` of an earlier commit), and
 prints both side by side.
@@ -26,6 +30,7 @@ prints both side by side.
     python benchmarks/bench_whole_run.py                   # 300 scenes, 3 rounds: ~4 min on 2 cores
     python benchmarks/bench_whole_run.py --quick           # 60 scenes, 3 rounds
     python benchmarks/bench_whole_run.py --against /tmp/camaudit-before
+    python benchmarks/bench_whole_run.py --compare-freeze  # also with CAMAUDIT_GC_FREEZE=0
     python benchmarks/bench_whole_run.py --quick --keep /tmp/suite   # the suite stays, for a profile
 """
 
@@ -73,16 +78,23 @@ def _suite(folder: Path, scenes: int) -> Path:
     return write_coco_dataset(folder, list(range(FIRST_SEED, FIRST_SEED + scenes)), "shapes")
 
 
+NO_FREEZE = "-nofreeze"
+"""Suffix of a kind run with ``CAMAUDIT_GC_FREEZE=0``."""
+
+
 def _command(kind: str, annotations: Path) -> list[str]:
     if kind == "bare":
         return [sys.executable, "-c", BARE, str(annotations)]
+    kind = kind.removesuffix(NO_FREEZE)
     return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "addopts=",
             f"--rootdir={annotations.parent}", f"--camaudit-cases={annotations}", "--camaudit-model=shapes",
             f"--camaudit-method={kind}", "--camaudit-device=cpu"]
 
 
-def _time(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+def _time(cmd: list[str], env: dict[str, str], cwd: Path, kind: str = "") -> tuple[float, float]:
     """Wall seconds and CPU seconds (user + system) of one process."""
+    if kind.endswith(NO_FREEZE):
+        env = {**env, "CAMAUDIT_GC_FREEZE": "0"}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
@@ -111,11 +123,13 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="60 scenes")
     ap.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS of every process (default: torch's default)")
     ap.add_argument("--against", type=Path, default=None, help="source tree of an earlier version, run beside this one")
+    ap.add_argument("--compare-freeze", action="store_true", help="also run both methods with CAMAUDIT_GC_FREEZE=0")
     ap.add_argument("--keep", type=Path, default=None, help="write the suite into this folder and keep it (to profile a run on it)")
     args = ap.parse_args()
     scenes = 60 if args.quick else args.cases
     trees: list[tuple[str, Path | None]] = ([("before", args.against.resolve())] if args.against else []) + [("now", None)]
-    kinds = ("bare", *METHODS)
+    methods = (*METHODS, *(m + NO_FREEZE for m in METHODS)) if args.compare_freeze else METHODS
+    kinds = ("bare", *methods)
     with tempfile.TemporaryDirectory(prefix="camaudit-whole-") as tmp:
         annotations = _suite(args.keep.resolve() if args.keep else Path(tmp) / "suite", scenes)
         if args.keep:
@@ -123,27 +137,27 @@ def main() -> None:
         envs = {label: _env(args.threads, src, Path(tmp) / f"pycache-{label}") for label, src in trees}
         for label, _ in trees:  # warm-up: bytecode compiled, files in the page cache
             for kind in kinds:
-                _time(_command(kind, annotations), envs[label], Path(tmp))
+                _time(_command(kind, annotations), envs[label], Path(tmp), kind)
         wall: dict[tuple[str, str], list[float]] = {(t, k): [] for t, _ in trees for k in kinds}
         cpu: dict[tuple[str, str], list[float]] = {(t, k): [] for t, _ in trees for k in kinds}
         for r in range(args.pairs):
             for label, _ in trees:
                 for kind in kinds:
-                    w, c = _time(_command(kind, annotations), envs[label], Path(tmp))
+                    w, c = _time(_command(kind, annotations), envs[label], Path(tmp), kind)
                     wall[label, kind].append(w)
                     cpu[label, kind].append(c)
             print(f"round {r + 1}/{args.pairs}: " + "  ".join(f"{t}/{k} {v[-1]:.1f}s" for (t, k), v in wall.items()), flush=True)
     print(f"\n{scenes} shapes scenes (seeds {FIRST_SEED}…), {args.pairs} rounds, threads {args.threads or 'default'}; "
           "median seconds, the median of the per-round ratios pytest / bare, and the extra ms per scene")
     for name, times in (("wall", wall), ("CPU", cpu)):
-        print(f"\n{name:4} {'tree':7} {'bare':>8}" + "".join(f" {m:>14} {'ratio':>7} {'ms/scene':>9}" for m in METHODS))
+        print(f"\n{name:4} {'tree':7} {'bare':>8}" + "".join(f" {m:>21} {'ratio':>7} {'ms/scene':>9}" for m in methods))
         for label, _ in trees:
             bare = times[label, "bare"]
             row = f"{'':4} {label:7} {statistics.median(bare):7.2f}s"
-            for m in METHODS:
+            for m in methods:
                 ratios = [p / b for p, b in zip(times[label, m], bare, strict=True)]
                 extra_ms = statistics.median(p - b for p, b in zip(times[label, m], bare, strict=True)) / scenes * 1000
-                row += f" {statistics.median(times[label, m]):13.2f}s {statistics.median(ratios):6.3f}x {extra_ms:9.2f}"
+                row += f" {statistics.median(times[label, m]):20.2f}s {statistics.median(ratios):6.3f}x {extra_ms:9.2f}"
             print(row)
 
 if __name__ == "__main__":

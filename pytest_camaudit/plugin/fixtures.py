@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .heap import give_back_memory
+from .heap import freeze_long_lived, give_back_memory
 from .keys import AUDITOR, SETTINGS
 
 if TYPE_CHECKING:
@@ -49,7 +49,9 @@ def camaudit_cam_engine(camaudit_detector: Any, pytestconfig: pytest.Config) -> 
     detector = camaudit_detector if isinstance(camaudit_detector, Detector) else Detector.wrap(camaudit_detector)
     share_cores_between_workers()
     settings = pytestconfig.stash[SETTINGS]
-    return CamEngine(detector, settings.method, batch_size=settings.batch_size)
+    engine = CamEngine(detector, settings.method, batch_size=settings.batch_size)
+    freeze_long_lived()  # the modules, the model and the collected tests live all session: out of the GC's walks
+    return engine
 
 
 def share_cores_between_workers() -> int | None:

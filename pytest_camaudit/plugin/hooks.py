@@ -15,6 +15,7 @@ from ..records import Selection
 from .cases import camaudit_entry  # noqa: F401  (fixture)
 from .collector import RunCollector
 from .fixtures import camaudit, camaudit_cam_engine, camaudit_detector  # noqa: F401  (fixtures)
+from .heap import thaw
 from .keys import COLLECTOR, SETTINGS
 from .options import add_options, resolve_settings
 from .reports import AUDIT_FIXTURES
@@ -25,6 +26,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # registered before pytest's own end-of-session cleanups (its unraisable-exception plugin's
+    # gc.collect()), so it runs after them: they still skip what the session froze (plugin/heap.py)
+    config.add_cleanup(thaw)
     config.addinivalue_line("markers", "camaudit: an audit test of pytest-camaudit (set automatically on tests using its fixtures)")
     # pytest-xdist's own marker, registered here too so that suites grouping an image's tests for
     # `-n N --dist loadgroup` still run under --strict-markers where xdist is not installed

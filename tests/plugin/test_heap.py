@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+import gc
 import subprocess
 import sys
 import textwrap
+import weakref
 
 import pytest
 
@@ -68,3 +71,90 @@ def test_freed_blocks_pinned_under_a_live_one_go_back_to_the_os():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
     before, after = int(out[0]), int(out[1])
     assert before - after >= 80, (before, after)  # of the ~125 MB freed, most comes back
+
+
+@pytest.fixture
+def unfrozen():
+    """Start and end with nothing frozen by the plugin (another test's session may have left the flag)."""
+    heap.thaw()
+    assert gc.get_freeze_count() == 0
+    yield
+    heap.thaw()
+
+
+def test_thaw_gives_back_what_was_frozen_and_its_garbage_is_collected(unfrozen):
+    class Cycle:
+        pass
+
+    garbage = Cycle()
+    garbage.me = garbage
+    ref = weakref.ref(garbage)
+    assert heap.freeze_long_lived() is True
+    del garbage
+    assert gc.get_freeze_count() > 0
+    gc.collect()
+    assert ref() is not None  # frozen: out of the collector's reach
+    heap.thaw()
+    assert gc.get_freeze_count() == 0
+    gc.collect()
+    assert ref() is None
+
+
+def test_freezing_is_off_with_the_switch_and_leaves_anothers_freeze_alone(unfrozen, monkeypatch):
+    monkeypatch.setenv(heap.FREEZE_ENV, "0")
+    assert heap.freeze_long_lived() is False
+    assert gc.get_freeze_count() == 0
+    monkeypatch.delenv(heap.FREEZE_ENV)
+    gc.freeze()  # someone else's
+    try:
+        assert heap.freeze_long_lived() is False
+        heap.thaw()
+        assert gc.get_freeze_count() > 0  # not ours to give back
+    finally:
+        gc.unfreeze()
+
+
+AUDITED = """
+import gc
+
+def test_audited(camaudit):
+    assert gc.get_freeze_count() > 0, "the session's objects are not frozen"
+"""
+
+
+def test_an_in_process_session_leaves_nothing_frozen(pytester, unfrozen):
+    pytester.makepyfile(AUDITED)
+    pytester.runpytest("--camaudit-device=cpu").assert_outcomes(passed=1)
+    assert gc.get_freeze_count() == 0
+
+
+def test_pytests_own_end_of_session_collections_skip_the_frozen_objects(pytester, monkeypatch):
+    # pytest's unraisable-exception plugin runs gc.collect() at unconfigure and in its cleanup;
+    # the plugin's thaw is a cleanup registered before it, so it runs after both
+    pytester.makeconftest(
+        """
+        import atexit, gc, sys
+        seen = []
+
+        def _record(phase, info):
+            if phase == "start" and info["generation"] == 2 and getattr(sys, "_camaudit_session_done", False):
+                seen.append(gc.get_freeze_count())
+
+        gc.callbacks.append(_record)
+
+        def pytest_sessionfinish(session):
+            sys._camaudit_session_done = True
+
+        atexit.register(lambda: print("FREEZE COUNTS AT END COLLECTIONS", seen[:2], flush=True))
+        """
+    )
+    pytester.makepyfile(AUDITED)
+    result = pytester.runpytest_subprocess("--camaudit-device=cpu", "-s")
+    result.assert_outcomes(passed=1)
+    line = next(out for out in result.outlines if out.startswith("FREEZE COUNTS AT END COLLECTIONS"))
+    counts = ast.literal_eval(line.split("COLLECTIONS", 1)[1].strip())
+    assert len(counts) == 2 and all(c > 0 for c in counts), line
+    monkeypatch.setenv(heap.FREEZE_ENV, "0")
+    off = pytester.runpytest_subprocess("--camaudit-device=cpu")
+    off.assert_outcomes(failed=1)
+    off.stdout.fnmatch_lines(["*the session's objects are not frozen*"])
