@@ -169,3 +169,23 @@ def test_build_torchvision_names_classes_from_the_weights_metadata(builder):
     assert meta["weights"].startswith("random")
     assert classes == (["no person", "person"] if builder.startswith("keypoint") else torchvision_class_names(builder, _))
     assert len(classes) in (2, 91)
+
+
+def test_two_stage_proposal_levels_mapped_once_per_image_match_each_box_mapped_alone(shapes_detector):
+    """The level of every detection's proposal, mapped once per image, is the pooler's per-box choice,
+    and the gradients through it are bit for bit those that map the box themselves."""
+    from pytest_camaudit.detectors.torchvision.rcnn import match_proposals, proposal_gradients, proposal_levels
+    from pytest_camaudit.zoo.world import make_layout, render
+
+    analysis = CamEngine(shapes_detector, "eigengradcam").analyze(load_image(render(make_layout(20_000_004))))
+    model, capture = shapes_detector.model, analysis.capture
+    proposals = match_proposals(model.roi_heads, capture.memo["head"])
+    levels = proposal_levels(model, capture.levels, proposals)
+    pool = model.roi_heads.box_roi_pool
+    assert levels == [int(pool.map_levels([p[None]])[0]) for p in proposals]
+    assert len(levels) == len(analysis.detections) >= 2
+    size = tuple(int(v) for v in capture.geometry.resized)
+    for det, proposal, level in zip(analysis.detections, proposals, levels, strict=True):
+        alone = proposal_gradients(model, capture.levels, proposal, det.label, size)
+        given = proposal_gradients(model, capture.levels, proposal, det.label, size, level=level)
+        assert list(alone) == list(given) and all(torch.equal(alone[k], given[k]) for k in alone)

@@ -115,21 +115,37 @@ def match_proposals(rh: Any, captured: dict[str, Any]) -> torch.Tensor:
     return props[best].clone()
 
 
+def _level_pooler(pool: Any) -> bool:
+    """Whether ``pool`` is torchvision's ``MultiScaleRoIAlign``, set up (its level mapper built by a forward)."""
+    return isinstance(pool, MultiScaleRoIAlign) and pool.scales is not None and pool.map_levels is not None
+
+
+def proposal_levels(model: Any, levels: OrderedDict[str, torch.Tensor], proposals: torch.Tensor) -> list[int] | None:
+    """The pooler level index of each of ``proposals`` (``FloatTensor[N, 4]``), by the pooler's own
+    level mapper, all at once; None where the pooler is not a set-up ``MultiScaleRoIAlign``."""
+    pool = model.roi_heads.box_roi_pool
+    if not _level_pooler(pool):
+        return None
+    if len([n for n in levels if n in pool.featmap_names]) <= 1 or len(proposals) == 0:
+        return [0] * len(proposals)
+    return [int(k) for k in pool.map_levels([proposals]).tolist()]
+
+
 def proposal_gradients(model: Any, levels: OrderedDict[str, torch.Tensor], proposal: torch.Tensor, label: int,
-                       image_size: tuple[int, int]) -> OrderedDict[str, torch.Tensor]:
+                       image_size: tuple[int, int], level: int | None = None) -> OrderedDict[str, torch.Tensor]:
     """``d softmax(box_head(RoIAlign(level, proposal)))[label] / d level`` for every level (zeros where not read).
 
     With torchvision's ``MultiScaleRoIAlign`` only the proposal's own level is a leaf (found by the
-    pooler's own level mapper); another pooler runs as a whole on leaves of every level.
+    pooler's own level mapper, or given as ``level``: :func:`proposal_levels`); another pooler runs
+    as a whole on leaves of every level.
     """
     rh = model.roi_heads
     pool = rh.box_roi_pool
     box = proposal[None]
-    out = OrderedDict((k, torch.zeros_like(v)) for k, v in levels.items())
     with torch.enable_grad():
-        if isinstance(pool, MultiScaleRoIAlign) and pool.scales is not None and pool.map_levels is not None:
+        if _level_pooler(pool):
             names = [n for n in levels if n in pool.featmap_names]
-            k = int(pool.map_levels([box])[0]) if len(names) > 1 else 0
+            k = level if level is not None else int(pool.map_levels([box])[0]) if len(names) > 1 else 0
             leaves = {names[k]: levels[names[k]][None].detach().requires_grad_(True)}
             rois = torch.cat([box.new_zeros(1, 1), box], dim=1)
             pooled = roi_align(leaves[names[k]], rois, output_size=pool.output_size, spatial_scale=pool.scales[k],
@@ -139,10 +155,8 @@ def proposal_gradients(model: Any, levels: OrderedDict[str, torch.Tensor], propo
             pooled = pool(leaves, [box], [image_size])
         logits, _ = rh.box_predictor(rh.box_head(pooled))
         grads = torch.autograd.grad(F.softmax(logits, -1)[0, label], list(leaves.values()), allow_unused=True)
-    for name, g in zip(leaves, grads, strict=True):
-        if g is not None:
-            out[name] = g[0]
-    return out
+    found = {name: g[0] for name, g in zip(leaves, grads, strict=True) if g is not None}
+    return OrderedDict((name, found[name] if name in found else torch.zeros_like(v)) for name, v in levels.items())
 
 
 def _canvas_detections(out: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -180,13 +194,16 @@ class RcnnFamily(TorchvisionFamily):
         return {"head": {k: captured[k] for k in ("proposals", "predictor", "roi_heads")}}
 
     def box_gradients(self, detector: DetectorView, capture: Capture, detection: Detection) -> OrderedDict[str, torch.Tensor] | None:
-        if "proposals" not in capture.memo and "head" in capture.memo:
+        if "proposals" not in capture.memo and "head" in capture.memo:  # once per image: each detection's proposal and level
             capture.memo["proposals"] = match_proposals(detector.model.roi_heads, capture.memo.pop("head"))
+            capture.memo["proposal_levels"] = proposal_levels(detector.model, capture.levels, capture.memo["proposals"])
         proposals = capture.memo.get("proposals")
         if proposals is None or detection.index >= len(proposals):
             return None
         size = (int(capture.geometry.resized[0]), int(capture.geometry.resized[1]))
-        return proposal_gradients(detector.model, capture.levels, proposals[detection.index], detection.label, size)
+        levels = capture.memo.get("proposal_levels")
+        return proposal_gradients(detector.model, capture.levels, proposals[detection.index], detection.label, size,
+                                  level=levels[detection.index] if levels is not None else None)
 
     def local_scorer(self, detector: DetectorView, capture: Capture, detection: Detection) -> LocalScorer:
         """``RoIAlign`` of the detection's box on its level; score = softmax of the box head at its label."""
