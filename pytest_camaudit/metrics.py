@@ -60,7 +60,22 @@ def box_mass(cam: np.ndarray, box: Box) -> float:
     total = float(pos.sum())
     if total <= 0.0 or not math.isfinite(total):
         return float("nan")
-    return float((pos * box_weights(pos.shape, box)).sum() / total)
+    h, w = pos.shape
+    x1, y1, x2, y2 = (float(v) for v in box)
+    (r0, r1), (c0, c1) = _pixels_touched(y1, y2, h), _pixels_touched(x1, x2, w)
+    if r1 <= r0 or c1 <= c0:
+        return 0.0
+    # only the pixels the box touches: every other weight is 0
+    weights = np.outer(_axis_coverage(y1, y2, h)[r0:r1], _axis_coverage(x1, x2, w)[c0:c1])
+    return float((pos[r0:r1, c0:c1] * weights).sum() / total)
+
+
+def _pixels_touched(lo: float, hi: float, n: int) -> tuple[int, int]:
+    """Pixels ``[first, stop)`` of ``[0, n)`` that ``[lo, hi]`` may cover (a superset of those with coverage > 0)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return 0, n
+    first = min(n, max(0, math.floor(lo)))
+    return first, max(first, min(n, math.ceil(hi)))
 
 
 def box_area_fraction(shape: tuple[int, int], box: Box) -> float:
@@ -167,6 +182,8 @@ def region_mass(cam: np.ndarray, region: Region) -> float:
     total = float(pos.sum())
     if total <= 0.0:
         return float("nan")
+    if isinstance(region, np.ndarray) and region.dtype == bool and region.shape == pos.shape:
+        return float((pos * region).sum() / total)  # an outline's mask: the same products, no float copy of it
     return float((pos * region_weights(pos.shape, region)).sum() / total)
 
 

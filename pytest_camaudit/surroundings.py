@@ -121,23 +121,34 @@ def crop_window(box: Sequence[float]) -> tuple[float, float, float, float]:
 
 def box_crop(values: np.ndarray, box: Sequence[float], cells: int = CROP_CELLS) -> np.ndarray:
     """``float32 [cells, cells]``: the mean of ``values`` (``[H, W]``, non-negative) over each cell
-    of :func:`crop_window` (area-weighted: pixels are ``[x, x+1) × [y, y+1)``); 0 past the image."""
+    of :func:`crop_window` (area-weighted: pixels are ``[x, x+1) × [y, y+1)``); 0 past the image.
+    Only the pixels the window touches are read (the others have zero weight)."""
     h, w = values.shape
     wx1, wy1, wx2, wy2 = crop_window(box)
-    cols = _coverage(wx1, wx2, w, cells)  # [cells, W]
-    rows = _coverage(wy1, wy2, h, cells)  # [cells, H]
+    c0, c1 = _touched(wx1, wx2, w)
+    r0, r1 = _touched(wy1, wy2, h)
+    out = np.zeros((cells, cells), dtype=np.float64)
+    if c1 > c0 and r1 > r0:
+        cols = _coverage(wx1, wx2, c0, c1, cells)  # [cells, c1 - c0]
+        rows = _coverage(wy1, wy2, r0, r1, cells)  # [cells, r1 - r0]
+        out = rows @ np.asarray(values[r0:r1, c0:c1], dtype=np.float64) @ cols.T
     area = ((wx2 - wx1) / cells) * ((wy2 - wy1) / cells)
-    out = rows @ np.asarray(values, dtype=np.float64) @ cols.T
     return (out / max(area, 1e-12)).astype(np.float32)
 
 
-def _coverage(lo: float, hi: float, n: int, cells: int) -> np.ndarray:
-    """``float64 [cells, n]``: how much of pixel ``j`` (``[j, j+1)``) cell ``i`` of ``[lo, hi)`` covers."""
+def _touched(lo: float, hi: float, n: int) -> tuple[int, int]:
+    """The pixels ``[first, stop)`` of ``[0, n)`` that ``[lo, hi)`` overlaps (empty when it misses them)."""
+    first = min(n, max(0, math.floor(lo)))
+    return first, max(first, min(n, math.ceil(hi)))
+
+
+def _coverage(lo: float, hi: float, first: int, stop: int, cells: int) -> np.ndarray:
+    """``float64 [cells, stop - first]``: how much of pixel ``j`` (``[j, j+1)``, ``first ≤ j < stop``) cell ``i`` of ``[lo, hi)`` covers."""
     edges = np.linspace(lo, hi, cells + 1)
-    pix = np.arange(n, dtype=np.float64)
+    pix = np.arange(first, stop, dtype=np.float64)
     left = np.maximum(edges[:-1, None], pix[None, :])
     right = np.minimum(edges[1:, None], pix[None, :] + 1.0)
-    return np.clip(right - left, 0.0, None)
+    return np.maximum(right - left, 0.0)
 
 
 def encode_grid(grid: np.ndarray) -> str:

@@ -66,6 +66,24 @@ def test_a_crop_is_the_map_in_box_coordinates():
     assert c[:5].sum() == 0 and c[:, :5].sum() == 0 and c[5:15, 5:15].min() == pytest.approx(1.0)
 
 
+def test_a_crop_reads_only_the_pixels_its_window_touches():
+    from pytest_camaudit.surroundings import crop_window
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        h, w = (int(v) for v in rng.integers(8, 120, 2))
+        values = rng.random((h, w)).astype(np.float32)
+        x1, y1 = rng.uniform(-15, w + 5), rng.uniform(-15, h + 5)
+        box = (x1, y1, x1 + rng.uniform(0.5, w), y1 + rng.uniform(0.5, h))
+        wx1, wy1, wx2, wy2 = crop_window(box)
+        edges_x, edges_y = np.linspace(wx1, wx2, CROP_CELLS + 1), np.linspace(wy1, wy2, CROP_CELLS + 1)
+        px, py = np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64)  # every pixel of the image
+        cols = np.clip(np.minimum(edges_x[1:, None], px + 1) - np.maximum(edges_x[:-1, None], px), 0, None)
+        rows = np.clip(np.minimum(edges_y[1:, None], py + 1) - np.maximum(edges_y[:-1, None], py), 0, None)
+        whole = rows @ values.astype(np.float64) @ cols.T / (((wx2 - wx1) / CROP_CELLS) * ((wy2 - wy1) / CROP_CELLS))
+        np.testing.assert_allclose(box_crop(values, box), whole.astype(np.float32), rtol=1e-6, atol=1e-7)
+
+
 def test_a_crop_of_the_same_object_scaled_is_the_same_crop():
     small = np.zeros((80, 80), np.float32)
     small[10:30, 10:30] = 1.0

@@ -36,6 +36,25 @@ def test_box_mass_is_x_then_y_with_fractional_pixels():
     assert math.isnan(M.box_mass(np.zeros((4, 6)), (0, 0, 2, 2)))
 
 
+def test_box_mass_reads_only_the_pixels_its_box_touches_and_equals_the_whole_map_sum():
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        h, w = (int(v) for v in rng.integers(3, 90, 2))
+        cam = rng.standard_normal((h, w))
+        x1, y1 = rng.uniform(-20, w + 5), rng.uniform(-20, h + 5)
+        box = (x1, y1, x1 + rng.uniform(0.01, w), y1 + rng.uniform(0.01, h))
+        pos = np.maximum(cam, 0.0)
+        whole = float((pos * M.box_weights((h, w), box)).sum() / pos.sum())  # every pixel weighted
+        assert M.box_mass(cam, box) == pytest.approx(whole, rel=1e-12, abs=1e-15)
+
+
+def test_region_mass_of_a_bool_mask_is_the_masked_share():
+    rng = np.random.default_rng(8)
+    cam, mask = rng.standard_normal((30, 40)), rng.random((30, 40)) < 0.3
+    pos = np.maximum(cam, 0.0)
+    assert M.region_mass(cam, mask) == float((pos * mask.astype(np.float64)).sum() / pos.sum())
+
+
 def test_region_mass_with_boxes_masks_and_their_mistakes():
     cam = two_spots()
     mask = np.zeros((4, 6), bool)
