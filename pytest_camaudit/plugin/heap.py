@@ -11,16 +11,18 @@ whole free page inside it. Measured in ``benchmarks/bench_memory.py --compare-tr
 
 Off with ``CAMAUDIT_MALLOC_TRIM=0``; a no-op where the C library is not glibc (macOS, musl, Windows).
 
-**Long-lived objects frozen** (:func:`freeze_long_lived`). Once the session's detector is loaded,
-the ~400,000 objects alive (torch's and torchvision's modules, the model, the collected tests) live
-until the process ends, yet every full collection of Python's cyclic garbage collector walks them
-all again: the two ``gc.collect()`` pytest runs when the session ends took 0.3 s on the ``shapes``
-detector, and the interpreter's own last collection at exit 0.6 s, whatever the number of tests.
-They are moved out of its reach with :func:`gc.freeze` (no collection first: that alone walks them
-all, 0.2 s); :func:`thaw` gives them back when the session is cleaned up, after pytest's own
-collections, so an in-process session (pytester's) leaves nothing pinned and garbage that was
-frozen is collected then; and they are frozen again at exit (:func:`atexit`), where objects still
-alive need no collection: Python does not promise their finalizers then. Measured in
+**Long-lived objects frozen** (:func:`freeze_long_lived`). An audit session's objects live until
+its end: pytest's collected tests, then torch's and torchvision's modules and the model (~400,000
+objects with the ``shapes`` detector). Yet every full collection of Python's cyclic garbage
+collector walks them all again: the detector's import alone runs eight, which took 0.7 s of a
+300-scene run instead of 0.3 s; the two ``gc.collect()`` pytest runs when the session ends took 0.3 s,
+and the interpreter's own last collection at exit 0.6 s. They are moved out of its reach with
+:func:`gc.freeze` when collection ends (an audit session's tests) and again once the session's
+CAM engine exists (the model) — no collection first: that alone walks them all, 0.2 s;
+:func:`thaw` gives them back when the session is cleaned up, after pytest's own collections, so
+an in-process session (pytester's) leaves nothing pinned and garbage that was frozen is collected
+then; and they are frozen again at exit (:func:`atexit`), where objects still alive need no
+collection: Python does not promise their finalizers then. Measured in
 ``benchmarks/bench_whole_run.py --compare-freeze``. Off with ``CAMAUDIT_GC_FREEZE=0``; nothing is
 frozen where something else already froze objects.
 """

@@ -15,7 +15,7 @@ from ..records import Selection
 from .cases import camaudit_entry  # noqa: F401  (fixture)
 from .collector import RunCollector
 from .fixtures import camaudit, camaudit_cam_engine, camaudit_detector  # noqa: F401  (fixtures)
-from .heap import thaw
+from .heap import freeze_long_lived, thaw
 from .keys import COLLECTOR, SETTINGS
 from .options import add_options, resolve_settings
 from .reports import AUDIT_FIXTURES
@@ -82,6 +82,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if any(f in getattr(item, "fixturenames", ()) for f in AUDIT_FIXTURES):
             item.add_marker("camaudit")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # an audit session's collected tests live to its end: frozen before the detector's import, whose
+    # many collections would walk them again and again (plugin/heap.py); frozen again with the model
+    if any(item.get_closest_marker("camaudit") for item in session.items):
+        freeze_long_lived()
 
 
 class _SentFigures:

@@ -158,3 +158,23 @@ def test_pytests_own_end_of_session_collections_skip_the_frozen_objects(pytester
     off = pytester.runpytest_subprocess("--camaudit-device=cpu")
     off.assert_outcomes(failed=1)
     off.stdout.fnmatch_lines(["*the session's objects are not frozen*"])
+
+
+def test_an_audit_session_freezes_before_its_detector_loads_and_a_plain_one_never(pytester):
+    # the collected session is frozen when collection ends, so the detector's import (torch's own
+    # thousands of collections) does not walk it; a session without audit tests freezes nothing
+    pytester.makeconftest(
+        """
+        import gc
+        import pytest
+
+        @pytest.fixture(scope="session")
+        def camaudit_detector():
+            assert gc.get_freeze_count() > 0, "not frozen before the detector loads"
+            from pytest_camaudit.detectors.loading import load_detector
+            return load_detector("shapes", device="cpu")
+        """
+    )
+    pytester.makepyfile(test_audit=AUDITED, test_plain="import gc\n\ndef test_plain():\n    assert gc.get_freeze_count() == 0\n")
+    pytester.runpytest_subprocess("test_audit.py").assert_outcomes(passed=1)
+    pytester.runpytest_subprocess("test_plain.py").assert_outcomes(passed=1)
