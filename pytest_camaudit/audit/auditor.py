@@ -90,13 +90,14 @@ class Auditor:
         self.cases.append(case)
         return case
 
-    def records(self, outcome: Status, draw: Draw | None = None, discover: bool = False) -> list[CaseRecord]:
+    def records(self, outcome: Status, draw: Draw | None = None, discover: bool = False, evidence: bool = True) -> list[CaseRecord]:
         """Records of every case (broken ones included) for a test that ended with ``outcome``.
 
         ``draw`` renders each case's pictures; a picture that cannot be drawn costs a note on its
-        case, never the case. Each case carries the evidence of the objects its checks matched
-        (:mod:`.evidence`), with context profiles when ``discover`` (``--camaudit-discover``); an
-        object whose profile cannot be computed costs a note, never the case.
+        case, never the case. With ``evidence`` (the plugin: when an output reads it), each case
+        carries the evidence of the objects its checks matched (:mod:`.evidence`), with context
+        profiles when ``discover`` (``--camaudit-discover``); an object whose profile cannot be
+        computed costs a note, never the case.
         """
         from ..errors import CamauditError
         from .evidence import case_evidence
@@ -105,7 +106,8 @@ class Auditor:
         for case in self.cases:
             rec = case.to_record(self.nodeid, outcome)
             try:
-                rec.evidence = case_evidence(case, self.method, self.engine if discover else None)
+                if evidence or discover:
+                    rec.evidence = case_evidence(case, self.method, self.engine if discover else None)
             except CamauditError as exc:
                 rec.notes.append(f"where the evidence lies could not be measured ({exc})")
             if draw is not None:

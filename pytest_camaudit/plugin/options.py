@@ -217,6 +217,12 @@ class Settings:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def keeps_evidence(self) -> bool:
+        """Whether an output of the run reads the case records' evidence (map crops, profiles): the
+        report, the run file (a merge discovers from it), discovery, or a baseline's atlases."""
+        return bool(self.report or self.json or self.discover or self.baseline)
+
     def verdict_settings(self) -> VerdictSettings:
         """The settings that can change a verdict (:data:`~pytest_camaudit.runs.layout.VERDICT_SETTINGS`), as given:
         what the run file keeps under ``run.settings`` and discovery reads."""

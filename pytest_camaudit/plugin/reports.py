@@ -66,7 +66,8 @@ def case_records(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.
         if with_figures:  # the report layer (and Jinja2) is imported only when a case is drawn
             from ..report.figures import case_figures
 
-        records = auditor.records(status, case_figures if with_figures else None, discover=settings.discover)
+        records = auditor.records(status, case_figures if with_figures else None, discover=settings.discover,
+                                  evidence=settings.keeps_evidence)
         _note_unrecorded_error(records, call)
         engine = auditor.engine
         facts: RunFacts = {"model": engine.detector.name, "identity": engine.detector.identity, "method": engine.method,

@@ -92,6 +92,34 @@ def test_without_the_option_a_run_stores_crops_and_judges_nothing(pytester, tmp_
     assert evidence and all(e["method"] == "eigengradcam" and e["crop"] and not e["profile"] and not e["thumb"] for e in evidence)
 
 
+EVIDENCE_PROBE = """
+import json
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        with open("evidence.jsonl", "a") as f:
+            f.write(json.dumps([len(r["evidence"]) for r in getattr(report, "camaudit", [])]) + "\\n")
+"""
+
+
+@pytest.mark.parametrize(("args", "kept"), [
+    ([], False),  # no output reads the crops: none is measured
+    (["--camaudit-markdown={tmp}/s.md"], False),
+    (["--camaudit-json={tmp}/r.json"], True),
+    (["--camaudit-report={tmp}/r.html"], True),
+    (["--camaudit-discover"], True),
+    (["--camaudit-baseline={tmp}/base", "--camaudit-update-baseline"], True),
+])
+def test_the_records_carry_evidence_when_an_output_reads_it(pytester, tmp_path, args, kept):
+    cases = _data(pytester, range(41_200_000, 41_200_002), "shapes")
+    pytester.makeconftest(EVIDENCE_PROBE)
+    result = pytester.runpytest(cases, "-p", "no:cacheprovider", *(a.format(tmp=tmp_path) for a in args))
+    assert result.ret == 0, result.stdout.str()
+    counts = [json.loads(line) for line in (pytester.path / "evidence.jsonl").read_text().splitlines()]
+    assert len(counts) == 2 and all(len(c) == 1 for c in counts)  # two scenes, one case record each
+    assert all(c[0] > 0 for c in counts) if kept else all(c[0] == 0 for c in counts)
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--camaudit-class-thresholds=triangle: discover=maybe"], "*triangle discover: expected a number in*"),
     (["--camaudit-baseline-tolerance=atlas-drift=3"], "*baseline tolerance atlas-drift: *"),
