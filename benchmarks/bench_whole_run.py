@@ -32,6 +32,10 @@ prints both side by side.
     python benchmarks/bench_whole_run.py --against /tmp/camaudit-before
     python benchmarks/bench_whole_run.py --compare-freeze  # also with CAMAUDIT_GC_FREEZE=0
     python benchmarks/bench_whole_run.py --quick --keep /tmp/suite   # the suite stays, for a profile
+    python benchmarks/bench_whole_run.py --segments        # also: where each scene's time goes
+
+``--segments`` runs, after the rounds, the bare loop and one EigenCAM pytest run with timers around
+their pieces (``benchmarks/_segments.py``) and prints each piece's milliseconds per scene.
 """
 
 from __future__ import annotations
@@ -116,6 +120,16 @@ def _env(threads: int | None, src: Path | None, pycache: Path) -> dict[str, str]
     return env
 
 
+def _segments(annotations: Path, env: dict[str, str], cwd: Path) -> None:
+    """One bare loop and one EigenCAM pytest run with timers around their pieces (:mod:`_segments`)."""
+    from _segments import BARE as TIMED_BARE
+
+    env = {**env, "PYTHONPATH": os.pathsep.join(p for p in (str(HERE), env.get("PYTHONPATH")) if p)}
+    bare = subprocess.run([sys.executable, "-c", TIMED_BARE, str(annotations)], env=env, cwd=cwd, capture_output=True, text=True)
+    audit = subprocess.run([*_command("eigencam", annotations), "-p", "_segments"], env=env, cwd=cwd, capture_output=True, text=True)
+    print("\n" + bare.stdout.strip() + "\n" + audit.stderr[audit.stderr.find("segments per scene"):].strip(), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", type=int, default=300, help="shapes scenes in the suite (default 300)")
@@ -125,6 +139,7 @@ def main() -> None:
     ap.add_argument("--against", type=Path, default=None, help="source tree of an earlier version, run beside this one")
     ap.add_argument("--compare-freeze", action="store_true", help="also run both methods with CAMAUDIT_GC_FREEZE=0")
     ap.add_argument("--keep", type=Path, default=None, help="write the suite into this folder and keep it (to profile a run on it)")
+    ap.add_argument("--segments", action="store_true", help="then time the pieces of one bare and one EigenCAM run per scene")
     args = ap.parse_args()
     scenes = 60 if args.quick else args.cases
     trees: list[tuple[str, Path | None]] = ([("before", args.against.resolve())] if args.against else []) + [("now", None)]
@@ -147,6 +162,8 @@ def main() -> None:
                     wall[label, kind].append(w)
                     cpu[label, kind].append(c)
             print(f"round {r + 1}/{args.pairs}: " + "  ".join(f"{t}/{k} {v[-1]:.1f}s" for (t, k), v in wall.items()), flush=True)
+        if args.segments:
+            _segments(annotations, envs["now"], Path(tmp))
     print(f"\n{scenes} shapes scenes (seeds {FIRST_SEED}…), {args.pairs} rounds, threads {args.threads or 'default'}; "
           "median seconds, the median of the per-round ratios pytest / bare, and the extra ms per scene")
     for name, times in (("wall", wall), ("CPU", cpu)):
