@@ -5,7 +5,7 @@ image's load, the hooked forward and the model inside it, the data-driven checks
 masses, the records) and pytest's phases with wall-clock timers, and prints each one's mean
 milliseconds per scene from the second test on (the first loads the detector) when the session
 ends. Pieces nest: ``call`` holds ``audit`` and ``check``, ``audit`` holds ``capture``, which holds
-``model``. :data:`BARE` is the bare side with the same timers around the model and the read.
+``model``. The benchmark's bare script times its model and read alike.
 Wrapping costs about a microsecond per call, far below what is measured.
 """
 
@@ -104,44 +104,3 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     lines += [f"  {label:16} {seconds / n * 1000:7.2f} ms" for label, seconds in sorted(_totals.items(), key=lambda kv: -kv[1])]
     sys.stderr.write("\n" + "\n".join(lines) + "\n")
 
-
-BARE = """
-import json, sys, time
-from pathlib import Path
-
-import numpy as np
-import torch
-from PIL import Image
-
-from pytest_camaudit.detectors import family
-from pytest_camaudit.detectors.loading import load_detector
-
-annotations = Path(sys.argv[1])
-detector = load_detector("shapes", device="cpu")
-totals = {"model": 0.0, "read": 0.0}
-run = family.Family.run
-
-def timed(self, *args):
-    t = time.perf_counter()
-    try:
-        return run(self, *args)
-    finally:
-        totals["model"] += time.perf_counter() - t
-
-family.Family.run = timed
-ends = []
-for n, image in enumerate(json.loads(annotations.read_text())["images"]):
-    if n == 1:
-        totals = dict.fromkeys(totals, 0.0)
-    t = time.perf_counter()
-    with Image.open(annotations.parent / "images" / image["file_name"]) as file:
-        pixels = np.array(file.convert("RGB"))
-    x = torch.from_numpy(pixels).permute(2, 0, 1).float().div(255)
-    totals["read"] += time.perf_counter() - t
-    detector.detect([x])
-    ends.append(time.perf_counter())
-n = len(ends) - 1
-print(f"bare per scene ({n} scenes, from the second): {(ends[-1] - ends[0]) / n * 1000:.2f} ms; "
-      f"model {totals['model'] / n * 1000:.2f} ms, read {totals['read'] / n * 1000:.2f} ms")
-"""
-"""The bare loop with timers around the model and the image's read (``python -c BARE annotations.json``)."""
