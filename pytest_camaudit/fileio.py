@@ -1,4 +1,5 @@
-"""Writing files so that a reader never sees half of one: the one atomic writer of the package.
+"""Writing files so that a reader never sees half of one (the one atomic writer of the package), and
+opening an image file whatever another library did to Pillow (:func:`open_image`).
 
 The HTML report, its side files, the JSON summary, baselines and checkpoints all go through
 :func:`atomic_write` (or :func:`atomic_writer` for a writer that streams): a temporary file in the
@@ -15,7 +16,10 @@ import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 def _umask() -> int:
@@ -66,3 +70,19 @@ def pickle_of(path: str | Path) -> bytes:
             return next((z.read(n) for n in z.namelist() if n.endswith("data.pkl")), b"")
     except (OSError, EOFError, zipfile.BadZipFile, KeyError, ValueError):
         return b""
+
+
+def open_image(path: str | os.PathLike[str]) -> Image.Image:
+    """``PIL.Image.open(path)``, lazily; a file Pillow cannot identify raises
+    ``PIL.UnidentifiedImageError`` (an ``OSError``) even when another library replaced the opener.
+
+    Importing ultralytics replaces ``PIL.Image.open`` with one that, on such a file, imports the
+    HEIF plugin ``pi_heif`` and retries: where that is not installed, a corrupt image raised
+    ``ModuleNotFoundError: No module named 'pi_heif'`` instead.
+    """
+    from PIL import Image as PILImage
+
+    try:
+        return PILImage.open(path)
+    except ImportError:
+        raise PILImage.UnidentifiedImageError(f"cannot identify image file {str(path)!r}") from None

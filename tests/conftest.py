@@ -36,6 +36,23 @@ def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyte
     return pytester
 
 
+@pytest.fixture
+def pillow_open_patched_like_ultralytics(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``PIL.Image.open`` replaced as importing ultralytics replaces it (``ultralytics.utils.patches``):
+    on a file Pillow cannot identify it imports the HEIF plugin ``pi_heif``, absent here."""
+    from PIL import Image
+
+    original = Image.open
+
+    def image_open(filename, *args, **kwargs):
+        try:
+            return original(filename, *args, **kwargs)
+        except Image.UnidentifiedImageError:
+            import pi_heif_absent  # noqa: F401  # ModuleNotFoundError, as the missing pi_heif raises
+
+    monkeypatch.setattr(Image, "open", image_open)
+
+
 @pytest.fixture(scope="session")
 def shapes_detector():
     """The shipped clean shapes detector wrapped for the engine (CPU)."""

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ImageInputError
+from ..fileio import open_image
 
 MAX_PIXELS = 80_000_000
 """Refuse images above this many pixels (a decompression bomb, or a mistake)."""
@@ -131,7 +132,7 @@ def _read_file(path: Path, notes: list[str]) -> np.ndarray:
         with warnings.catch_warnings():
             # the pixel limit below is stricter than Pillow's bomb warning, and says what to do
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            opened = Image.open(path)
+            opened = open_image(path)  # not Image.open: another library may have replaced it
         with opened as img:
             if img.width * img.height > MAX_PIXELS:
                 raise ImageInputError(

@@ -92,6 +92,14 @@ def test_a_broken_label_line_is_a_problem_of_its_image_with_file_and_line(yolo, 
     assert not b.problems and not c.problems
 
 
+@pytest.mark.usefixtures("pillow_open_patched_like_ultralytics")
+def test_a_corrupt_image_is_a_problem_of_its_image_when_ultralytics_patched_pillow(yolo):
+    (yolo / "images" / "val" / "a.png").write_bytes(b"not a png")
+    a, b, c = load_entries(yolo / "data.yaml")
+    assert any("is not an image Pillow can read" in p for p in a.problems), a.problems
+    assert not b.problems and not c.problems
+
+
 def test_yolo_tolerates_what_ultralytics_tolerates(yolo):
     # 1 % past the edge is clipped; a repeated row counts once; a blank line is nothing
     write(yolo / "labels" / "val" / "a.txt", "0 1.005 0.5 0.02 0.4\n\n0 1.005 0.5 0.02 0.4\n")

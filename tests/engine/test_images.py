@@ -86,3 +86,11 @@ def test_unusable_inputs_say_what_is_wrong_and_what_to_pass(src, message):
     with pytest.raises(ImageInputError) as err:
         load_image(src)
     assert message in str(err.value)
+
+
+@pytest.mark.usefixtures("pillow_open_patched_like_ultralytics")
+def test_a_corrupt_file_says_so_when_another_library_patched_pillows_open(tmp_path):
+    corrupt = tmp_path / "empty.png"
+    corrupt.write_bytes(b"not a png")
+    with pytest.raises(ImageInputError, match="empty.png is not an image Pillow can read"):
+        load_image(corrupt)

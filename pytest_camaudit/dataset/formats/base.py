@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ...datatypes import Box, ObjectOutline
+from ...fileio import open_image
 
 IMAGE_SUFFIXES = frozenset({"avif", "bmp", "dng", "heic", "heif", "jp2", "jpeg", "jpg", "mpo", "png", "tif", "tiff", "webp"})
 """Image file extensions (ultralytics' ``IMG_FORMATS``): what a folder split of a dataset YAML lists."""
@@ -145,9 +146,7 @@ def exif_size(path: str | Path) -> tuple[int, int]:
     Raises:
         OSError: not an image Pillow can read.
     """
-    from PIL import Image
-
-    with Image.open(path) as img:
+    with open_image(path) as img:
         w, h = img.size
         orientation = img.getexif().get(0x0112, 1)
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
