@@ -1,5 +1,4 @@
-"""The plugin manages the process's memory: glibc's heap thresholds fixed and freed memory given back
-after audited tests (malloc_trim), long-lived objects frozen out of the garbage collector's walks."""
+"""The plugin gives freed heap memory back to the OS after each audited test (glibc's malloc_trim)."""
 
 from __future__ import annotations
 
@@ -24,11 +23,6 @@ def test_a_trim_runs_and_is_throttled():
 
 
 @glibc
-def test_glibc_takes_both_thresholds():
-    assert heap.keep_freed_blocks() is True  # mallopt returns 0 for a value it refuses
-
-
-@glibc
 def test_finding_malloc_trim_starts_no_process(monkeypatch):
     def no_process(*args, **kwargs):
         raise AssertionError(f"a subprocess was started: {args}")
@@ -46,7 +40,6 @@ def test_env_switch_turns_it_off(monkeypatch):
     heap._malloc_trim.cache_clear()
     try:
         assert heap.give_back_memory(force=True) is False
-        assert heap.keep_freed_blocks() is False
     finally:
         monkeypatch.delenv(heap.ENV)
         heap._malloc_trim.cache_clear()
@@ -78,41 +71,6 @@ def test_freed_blocks_pinned_under_a_live_one_go_back_to_the_os():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
     before, after = int(out[0]), int(out[1])
     assert before - after >= 80, (before, after)  # of the ~125 MB freed, most comes back
-
-
-CHURNED = """
-import resource
-
-
-def test_audited(camaudit):
-    # 100 MB in 100 kB blocks (below every mmap threshold: they live on the heap), allocated,
-    # touched and freed: a freed top of the heap above the trim threshold goes back to the OS at
-    # once, and the next round faults the same pages in again
-    def churn():
-        blocks = [bytearray(100_000) for _ in range(1_000)]
-        del blocks
-
-    churn()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(3):
-        churn()
-    print("PAGE FAULTS", resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-"""
-
-
-@glibc
-def test_an_audit_session_keeps_freed_blocks_for_the_next_forward(pytester, monkeypatch):
-    pytester.makepyfile(CHURNED)
-
-    def faults() -> int:
-        result = pytester.runpytest_subprocess("--camaudit-device=cpu", "-s")
-        result.assert_outcomes(passed=1)
-        return int(next(line for line in result.outlines if "PAGE FAULTS" in line).split()[-1])
-
-    kept = faults()
-    monkeypatch.setenv(heap.ENV, "0")  # glibc's defaults: each round's 100 MB unmapped and faulted in again
-    default = faults()
-    assert default > 50_000 and kept < default // 10, (kept, default)
 
 
 @pytest.fixture
