@@ -88,31 +88,37 @@ def judged_region(obj: ExpectedObject) -> str:
 
 
 def _measure(case: AuditCase, obj: ExpectedObject, det: Any, failures: list[str]) -> tuple[float | None, Masses]:
-    """The judged mass (checked when the object's ``mass`` threshold is above 0) and both masses."""
+    """The judged mass (checked when the object's ``mass`` threshold is above 0) and both masses.
+
+    The outline is filled once, here, and the checked mass is measured once, by the assertion (which
+    takes the filled mask): the row's copy of it is the assertion's value, the other mass is measured
+    here. A failed check's value is the one its error carries (rounded as the row rounds it).
+    """
     t, region = obj.thresholds, judged_region(obj)
     cam = case.cam(det).values
-    box = box_mass(cam, obj.box)
     try:
         outline = obj.outline.mask(case.image.height, case.image.width) if obj.outline is not None else None
-        mask = region_mass(cam, outline) if outline is not None else None
-        if outline is not None:
-            case.show_region(outline)
     except ValueError as exc:  # an RLE mask made for an image of another size
         failures.append(f"the outline of {obj.label} (annotation {obj.annotation_id}) does not fit the image: {exc}; fix the annotation")
-        mask, obj = None, replace(obj, outline=None)
-    masses = Masses(box, mask, region)
-    if region == "mask" and obj.outline is None:
+        outline, obj = None, replace(obj, outline=None)
+    if outline is not None:
+        case.show_region(outline)
+    if region == "mask" and outline is None:
         failures.append(f"expected an outline for {obj.label} (annotation {obj.annotation_id}) to measure its CAM mass in "
                         "(--camaudit-mass-region=mask), got none; annotate its outline, or use --camaudit-mass-region=auto")
-        return None, masses
-    mass = mask if region == "mask" else box
-    if t.mass > 0:
-        try:
-            mass = assert_box_mass(case, obj.box, t.mass, explain=det, region=obj.outline if region == "mask" else None)
-        except AssertionError as exc:
-            failures.append(str(exc))
-            mass = _measured_mass(exc)
-    return mass, masses
+        return None, Masses(box_mass(cam, obj.box), None, region)
+    if t.mass <= 0:
+        masses = Masses(box_mass(cam, obj.box), region_mass(cam, outline) if outline is not None else None, region)
+        return (masses.mask if region == "mask" else masses.box), masses
+    mass: float | None
+    try:
+        mass = assert_box_mass(case, obj.box, t.mass, explain=det, region=outline if region == "mask" else None)
+    except AssertionError as exc:
+        failures.append(str(exc))
+        mass = _measured_mass(exc)
+    if region == "mask":
+        return mass, Masses(box_mass(cam, obj.box), mass, region)
+    return mass, Masses(mass, region_mass(cam, outline) if outline is not None else None, region)
 
 
 def _measured_mass(exc: AssertionError) -> float | None:

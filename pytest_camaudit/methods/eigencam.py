@@ -46,7 +46,7 @@ def eigencam_component(
         ``(FloatTensor[h, w], degenerate)`` on ``grid``.
     """
     named, geo, g = as_levels(levels, geometry, grid)
-    return level_principal_component(OrderedDict((k, v.abs()) for k, v in named.items()), geo, g)
+    return level_principal_component(OrderedDict((k, v.abs()) for k, v in named.items()), geo, g, nonnegative=True)
 
 
 def eigencam(

@@ -13,8 +13,12 @@ if TYPE_CHECKING:
 def normalise(cam: torch.Tensor) -> np.ndarray:
     """``[H, W]`` map → ``float32`` numpy, negatives and non-finite values zeroed, scaled to max 1
     (all zeros stay zeros)."""
-    values = np.nan_to_num(cam.detach().float().cpu().numpy(), nan=0.0, posinf=0.0, neginf=0.0)  # a copy
-    np.maximum(values, 0.0, out=values)
+    values = cam.detach().float().cpu().numpy()  # may share the tensor's memory: not written to
+    if np.isfinite(values).all():  # the usual map: a copy with the negatives zeroed (nan_to_num's own copies cost more)
+        values = np.maximum(values, 0.0)
+    else:
+        values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)  # a copy
+        np.maximum(values, 0.0, out=values)
     top = float(values.max()) if values.size else 0.0
     if top > 0:
         values /= top

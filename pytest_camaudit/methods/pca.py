@@ -158,39 +158,43 @@ def direction_grid(
 
 
 def _centred_stack(
-    levels: Mapping[str, torch.Tensor], geometry: Geometry, grid: tuple[int, int]
+    levels: Mapping[str, torch.Tensor], geometry: Geometry, grid: tuple[int, int], nonnegative: bool = False
 ) -> tuple[torch.Tensor, float, float]:
     """The levels stacked on ``grid`` and centred per channel (``[ΣC, h·w]``), with the largest
-    magnitude of the stack and the largest deviation from a channel's mean (NaN when not finite)."""
+    magnitude of the stack and the largest deviation from a channel's mean (NaN when not finite).
+    ``nonnegative`` levels (EigenCAM's ``|A|``) are their own magnitude: no ``|·|`` of the stack."""
     stack = levels_on_grid(levels, geometry, grid)
     flat = stack.reshape(stack.shape[0], grid[0] * grid[1])
     centred = flat - flat.mean(dim=1, keepdim=True)
     if flat.numel() == 0:
         return centred, 0.0, 0.0  # no channels or no cells: nothing to explain
-    scale, spread = torch.stack([flat.abs().max(), centred.abs().max()]).tolist()
+    scale, spread = torch.stack([flat.max() if nonnegative else flat.abs().max(), centred.abs().max()]).tolist()
     return centred, scale, spread
 
 
-def _peaks(levels: Mapping[str, torch.Tensor]) -> dict[str, float]:
+def _peaks(levels: Mapping[str, torch.Tensor], nonnegative: bool = False) -> dict[str, float]:
     """Each level's largest magnitude (0 for an empty level; NaN or inf when it holds one): the
     larger magnitude of its minimum and maximum (no copy of the level; two vectorised reductions
-    cost less than one ``aminmax``), read in one transfer (``|v|.max()`` per level allocates ``|v|`` and reads each alone)."""
+    cost less than one ``aminmax``), read in one transfer (``|v|.max()`` per level allocates ``|v|`` and reads each alone).
+    ``nonnegative`` levels: their maximum alone (the same value: their minimum is not larger)."""
     out = dict.fromkeys(levels, 0.0)
     named = [k for k, v in levels.items() if v.numel()]
-    if named:
+    if named and nonnegative:
+        out.update(zip(named, torch.stack([levels[k].amax() for k in named]).tolist(), strict=True))  # amax propagates NaN
+    elif named:
         extremes = torch.stack([torch.stack([levels[k].amin(), levels[k].amax()]) for k in named])  # [L, 2]: min, max
         out.update(zip(named, extremes.abs().amax(dim=1).tolist(), strict=True))  # amax propagates NaN
     return out
 
 
 def _unit_scale(
-    levels: OrderedDict[str, torch.Tensor], peaks: dict[str, float] | None = None
+    levels: OrderedDict[str, torch.Tensor], peaks: dict[str, float] | None = None, nonnegative: bool = False
 ) -> tuple[OrderedDict[str, torch.Tensor], dict[str, float]]:
     """``levels`` times one power of two that brings their largest magnitude to [0.5, 1) (exact: the same
     bits otherwise), with each returned level's largest magnitude (:func:`_peaks`, given or measured).
     Random-weight models can carry maps of magnitude 1e-13 … 1e-32, whose float32 Gram products
     underflow into denormals (slow) or zero (an empty map); the component is scale-free."""
-    peaks = _peaks(levels) if peaks is None else peaks
+    peaks = _peaks(levels, nonnegative) if peaks is None else peaks
     peak = max(peaks.values(), default=0.0)
     if not math.isfinite(peak) or peak == 0.0 or 2.0**-8 <= peak <= 2.0**8:
         return levels, peaks
@@ -198,7 +202,7 @@ def _unit_scale(
     # an all-zero level stays as it is (zero times the factor, no copy); the others are measured
     # again: a level far below the peak may underflow to zero
     scaled = OrderedDict((k, v if peaks[k] == 0.0 else v * factor) for k, v in levels.items())
-    rescaled = _peaks(OrderedDict((k, v) for k, v in scaled.items() if peaks[k] != 0.0))
+    rescaled = _peaks(OrderedDict((k, v) for k, v in scaled.items() if peaks[k] != 0.0), nonnegative)
     return scaled, {k: rescaled.get(k, 0.0) for k in scaled}
 
 
@@ -207,6 +211,7 @@ def level_principal_component(
     geometry: Geometry,
     grid: tuple[int, int],
     max_positions: int | None = MAX_PCA_POSITIONS,
+    nonnegative: bool = False,
 ) -> tuple[torch.Tensor, bool]:
     """First principal component of ``levels`` stacked on ``grid``, computed without stacking them there.
 
@@ -222,6 +227,8 @@ def level_principal_component(
         geometry: the image's geometry.
         grid: ``(h, w)`` of the map's common grid.
         max_positions: cell budget of the direction grid, see :data:`MAX_PCA_POSITIONS`.
+        nonnegative: the levels hold no negative value (EigenCAM's ``|A|``): their magnitudes are
+            read without taking ``|·|`` again (the same values, fewer passes).
 
     Returns:
         ``(FloatTensor[h, w], degenerate)``: the centred projection, oriented to correlate
@@ -229,14 +236,14 @@ def level_principal_component(
         is not finite, or constant over positions — no channel deviates from its mean by more than
         ``1e-6`` of the stack's largest magnitude — or its projection has no such range on ``grid``.
     """
-    levels, _ = _unit_scale(OrderedDict((k, v.float()) for k, v in levels.items()))
-    zeros = torch.zeros(grid, dtype=torch.float32, device=next(iter(levels.values())).device)
+    levels, _ = _unit_scale(OrderedDict((k, v.float()) for k, v in levels.items()), nonnegative=nonnegative)
+    device = next(iter(levels.values())).device
     coarse_grid = direction_grid(levels, geometry, grid, max_positions)
-    centred, scale, spread = _centred_stack(levels, geometry, coarse_grid)
+    centred, scale, spread = _centred_stack(levels, geometry, coarse_grid, nonnegative)
     if spread <= DEGENERATE_RTOL * scale and coarse_grid != grid:  # no variation at this scale: look closer
-        centred, scale, spread = _centred_stack(levels, geometry, grid)
+        centred, scale, spread = _centred_stack(levels, geometry, grid, nonnegative)
     if not (math.isfinite(scale) and math.isfinite(spread)) or scale == 0.0 or spread <= DEGENERATE_RTOL * scale:
-        return zeros, True
+        return torch.zeros(grid, dtype=torch.float32, device=device), True
     v = top_right_singular_vector(centred.T)
     weights = torch.stack([v, torch.ones_like(v)])  # [2, ΣC]: the direction, and a channel sum
     per_level: OrderedDict[str, torch.Tensor] = OrderedDict()
@@ -251,7 +258,7 @@ def level_principal_component(
     ref = both[1::2].sum(dim=0)
     width, correlation = torch.stack([proj.max() - proj.min(), (proj * (ref - ref.mean())).sum()]).tolist()
     if not math.isfinite(width) or width <= DEGENERATE_RTOL * scale:
-        return zeros, True  # not finite, or it varies only at a scale the grid averages out
+        return torch.zeros(grid, dtype=torch.float32, device=device), True  # not finite, or it varies only at a scale the grid averages out
     return (-proj if correlation < 0 else proj), False
 
 

@@ -91,7 +91,11 @@ def test_positive_is_a_float64_copy_with_negatives_and_non_finite_values_zeroed(
         out = M.positive(cam)
         assert out.dtype == np.float64 and out.tolist() == expected
         assert not np.shares_memory(out, cam)  # a metric may scale it in place
-    assert M.positive(finite.astype(np.float32)).tolist() == [[1.0, 0.0, 0.25], [3.0, 0.0, 0.0]]
+    for cam, expected in ((finite.astype(np.float32), [[1.0, 0.0, 0.25], [3.0, 0.0, 0.0]]),  # a float32 map: float64 all the same
+                          (broken.astype(np.float32), [[1.0, 0.0, 0.0], [0.0, 0.0, 0.5]]),
+                          ([[1, -2, 0], [3, 0, 5]], [[1.0, 0.0, 0.0], [3.0, 0.0, 5.0]])):  # ints, as nested lists
+        out = M.positive(cam)
+        assert out.dtype == np.float64 and out.tolist() == expected
 
 
 # -- pointing game -------------------------------------------------------------------------------

@@ -89,3 +89,39 @@ def test_baselines_compare_like_with_like(pytester, tmp_path):
 
 def test_a_bad_region_is_a_usage_error(pytester):
     assert_usage_error(pytester, ["--camaudit-mass-region=outline"], "", "*expected one of box, mask, auto (where the CAM mass is measured), got 'outline'*")
+
+
+COUNT_FILLS = """
+import pytest
+from pytest_camaudit.datatypes import PolygonOutline
+
+FILLS = []
+_patch = pytest.MonkeyPatch()
+
+def pytest_configure(config):
+    fill = PolygonOutline.mask
+    _patch.setattr(PolygonOutline, "mask", lambda self, h, w: FILLS.append(self) or fill(self, h, w))
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line(f"outline fills: {len(FILLS)}")
+
+def pytest_unconfigure(config):
+    _patch.undo()
+"""
+
+
+@pytest.mark.parametrize("min_mass", [0.01, 0.99], ids=["checks-pass", "checks-fail"])
+def test_a_checked_outline_mass_is_measured_once_and_its_row_carries_the_checks_value(pytester, tmp_path, min_mass):
+    """Each outline is filled once per object (the check takes the filled mask), and the row's mass is the one the check judged."""
+    doc = _data(pytester, strip_first=False)
+    pytester.makeconftest(COUNT_FILLS)
+    result = pytester.runpytest("--camaudit-cases=data/annotations.json", "--camaudit-mass-region=mask", f"--camaudit-min-mass={min_mass}",
+                                "-p", "no:cacheprovider", f"--camaudit-json={tmp_path / 'r.json'}")
+    result.assert_outcomes(**({"passed": 3} if min_mass < 0.5 else {"failed": 3}))
+    result.stdout.fnmatch_lines([f"outline fills: {len(doc['annotations'])}"])
+    run = json.loads((tmp_path / "r.json").read_text())
+    checks = {case["nodeid"]: [c for c in case["checks"] if c["kind"] == "box_mass"] for case in run["cases"]}
+    checked = [c["measured"] for t in run["tests"] for c in checks[t["nodeid"]]]
+    rows = [r for t in run["tests"] for r in t["objects"]]
+    assert len(rows) == len(checked) == len(doc["annotations"]) and all(c["region"] == "outline" for c in checked)
+    assert [r["mass"] for r in rows] == [r["mask_mass"] for r in rows] == [c["mass"] for c in checked]

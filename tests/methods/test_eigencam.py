@@ -42,6 +42,15 @@ def test_constant_activations_give_an_empty_flagged_map_not_noise():
         assert normalise(cam).max() == 0.0
 
 
+def test_normalise_zeroes_negative_and_non_finite_values_and_leaves_the_tensor_alone():
+    cam = torch.tensor([[2.0, -1.0, 0.5], [0.0, 1.0, -3.0]])
+    assert normalise(cam).tolist() == [[1.0, 0.0, 0.25], [0.0, 0.5, 0.0]] and normalise(cam).dtype == np.float32
+    assert cam.tolist() == [[2.0, -1.0, 0.5], [0.0, 1.0, -3.0]]  # the map may share the tensor's memory: not written to
+    broken = torch.tensor([[4.0, float("nan")], [float("inf"), float("-inf")]])
+    assert normalise(broken).tolist() == [[1.0, 0.0], [0.0, 0.0]]
+    assert torch.isnan(broken[0, 1]) and torch.isinf(broken[1, 0])
+
+
 def test_eigengradcam_orients_toward_positive_contribution():
     blob = _blob()
     other = _blob(cy=15, cx=4)

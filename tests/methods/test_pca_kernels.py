@@ -67,6 +67,10 @@ def test_peaks_are_each_levels_largest_magnitude_nan_and_inf_included():
     for name in ("a", "b", "zero"):
         assert peaks[name] == float(levels[name].abs().max())
     assert peaks["empty"] == 0.0 and math.isnan(peaks["nan"]) and peaks["inf"] == math.inf
+    magnitudes = OrderedDict((k, v.abs()) for k, v in levels.items())  # EigenCAM's |A|: read by their maximum alone
+    peaks_of_magnitudes = pca._peaks(magnitudes, nonnegative=True)
+    assert peaks_of_magnitudes.keys() == peaks.keys()
+    assert all(peaks_of_magnitudes[k] == peaks[k] or math.isnan(peaks[k]) and math.isnan(peaks_of_magnitudes[k]) for k in peaks)
 
 
 def test_unit_scale_leaves_zero_levels_alone_and_measures_the_scaled_ones_again():
