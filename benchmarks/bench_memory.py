@@ -20,8 +20,9 @@ Workloads (``--workloads``, default all):
   with COCO-named boxes, on ``fasterrcnn_resnet50_fpn`` with random weights — nothing is detected,
   so every case fails and its figures are drawn.
 
-``--compare-trim`` runs each workload first with the plugin's ``malloc_trim`` after each test turned
-off (``CAMAUDIT_MALLOC_TRIM=0``, :mod:`pytest_camaudit.plugin.heap`), then on.
+``--compare-trim`` runs each workload first with the plugin's management of glibc's heap turned off
+(``CAMAUDIT_MALLOC_TRIM=0``, :mod:`pytest_camaudit.plugin.heap`: glibc's own thresholds and no
+``malloc_trim`` after a test), then on.
 
 ``--against SRC`` runs the same workloads with another source tree of the package first (e.g. a
 ``git archive`` of an earlier commit) and prints both side by side with the ratio.
@@ -135,8 +136,9 @@ def _command(workload: str, ann: Path, out: Path, src: Path | None) -> list[str]
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--no-header", "-o", "addopts=", f"--rootdir={out}",
            f"--camaudit-cases={ann}", f"--camaudit-model={model}", f"--camaudit-method={method}",
            f"--camaudit-report={out / 'report.html'}", "--camaudit-device=cpu"]
-    if src is not None:  # an older tree: its entry module was pytest_camaudit.plugin
-        cmd[3:3] = ["-p", "no:camaudit", "-p", "pytest_camaudit.plugin"]
+    if src is not None:  # another tree's entry module (pytest_camaudit.plugin in trees before plugin/hooks.py)
+        entry = "pytest_camaudit.plugin.hooks" if (src / "pytest_camaudit" / "plugin" / "hooks.py").exists() else "pytest_camaudit.plugin"
+        cmd[3:3] = ["-p", "no:camaudit", "-p", entry]
     return cmd
 
 
@@ -148,7 +150,7 @@ def main() -> None:
     ap.add_argument("--against", type=Path, default=None, help="source tree of an earlier version to run first")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--compare-trim", action="store_true",
-                    help="run each workload with the plugin's malloc_trim off (CAMAUDIT_MALLOC_TRIM=0) first, then on")
+                    help="run each workload with the plugin's heap management off (CAMAUDIT_MALLOC_TRIM=0) first, then on")
     args = ap.parse_args()
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     with tempfile.TemporaryDirectory(prefix="camaudit-mem-") as tmp:

@@ -24,6 +24,11 @@ the wall times: on a machine shared with other work they scatter less.
 turned off (``CAMAUDIT_GC_FREEZE=0``, :mod:`pytest_camaudit.plugin.heap`), printed as their own
 columns.
 
+``--compare-heap`` adds, per round, both pytest runs with the plugin's management of glibc's heap
+turned off (``CAMAUDIT_MALLOC_TRIM=0``: glibc's moving ``mmap`` / trim thresholds, no trims), and the
+bare script with the plugin's fixed thresholds (``GLIBC_TUNABLES``, ``bare-heap``): how much of a
+run's time is the detector's forward faulting in pages that the default thresholds gave back.
+
 ``--against SRC`` runs every pytest and bare process a second time per round with another source
 tree of the package first on ``PYTHONPATH`` (e.g. a ``git archive`` of an earlier commit), and
 prints both side by side.
@@ -32,6 +37,7 @@ prints both side by side.
     python benchmarks/bench_whole_run.py --quick           # 60 scenes, 3 rounds
     python benchmarks/bench_whole_run.py --against /tmp/camaudit-before
     python benchmarks/bench_whole_run.py --compare-freeze  # also with CAMAUDIT_GC_FREEZE=0
+    python benchmarks/bench_whole_run.py --compare-heap    # also with CAMAUDIT_MALLOC_TRIM=0, and bare-heap
     python benchmarks/bench_whole_run.py --quick --keep /tmp/suite   # the suite stays, for a profile
     python benchmarks/bench_whole_run.py --segments        # also: where each scene's time goes
 
@@ -107,11 +113,23 @@ def _suite(folder: Path, scenes: int) -> Path:
 NO_FREEZE = "-nofreeze"
 """Suffix of a kind run with ``CAMAUDIT_GC_FREEZE=0``."""
 
+GLIBC_HEAP = "-glibcheap"
+"""Suffix of a kind run with ``CAMAUDIT_MALLOC_TRIM=0`` (glibc's own heap thresholds)."""
+
+BARE_HEAP = "bare-heap"
+"""The bare script with the plugin's heap thresholds (:mod:`pytest_camaudit.plugin.heap`)."""
+
+
+def _heap_tunables() -> str:
+    from pytest_camaudit.plugin.heap import MMAP_THRESHOLD, TRIM_THRESHOLD
+
+    return f"glibc.malloc.mmap_threshold={MMAP_THRESHOLD}:glibc.malloc.trim_threshold={TRIM_THRESHOLD}"
+
 
 def _command(kind: str, annotations: Path) -> list[str]:
-    if kind == "bare":
+    if kind in ("bare", BARE_HEAP):
         return [sys.executable, "-c", BARE, str(annotations)]
-    kind = kind.removesuffix(NO_FREEZE)
+    kind = kind.removesuffix(NO_FREEZE).removesuffix(GLIBC_HEAP)
     return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "addopts=",
             f"--rootdir={annotations.parent}", f"--camaudit-cases={annotations}", "--camaudit-model=shapes",
             f"--camaudit-method={kind}", "--camaudit-device=cpu"]
@@ -121,6 +139,10 @@ def _time(cmd: list[str], env: dict[str, str], cwd: Path, kind: str = "") -> tup
     """Wall seconds and CPU seconds (user + system) of one process."""
     if kind.endswith(NO_FREEZE):
         env = {**env, "CAMAUDIT_GC_FREEZE": "0"}
+    if kind.endswith(GLIBC_HEAP):
+        env = {**env, "CAMAUDIT_MALLOC_TRIM": "0"}
+    if kind == BARE_HEAP:
+        env = {**env, "GLIBC_TUNABLES": _heap_tunables()}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
@@ -159,12 +181,18 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS of every process (default: torch's default)")
     ap.add_argument("--against", type=Path, default=None, help="source tree of an earlier version, run beside this one")
     ap.add_argument("--compare-freeze", action="store_true", help="also run both methods with CAMAUDIT_GC_FREEZE=0")
+    ap.add_argument("--compare-heap", action="store_true",
+                    help="also run both methods with CAMAUDIT_MALLOC_TRIM=0, and the bare script with the plugin's heap thresholds")
     ap.add_argument("--keep", type=Path, default=None, help="write the suite into this folder and keep it (to profile a run on it)")
     ap.add_argument("--segments", action="store_true", help="then time the pieces of one bare and one EigenCAM run per scene")
     args = ap.parse_args()
     scenes = 60 if args.quick else args.cases
     trees: list[tuple[str, Path | None]] = ([("before", args.against.resolve())] if args.against else []) + [("now", None)]
-    methods = (*METHODS, *(m + NO_FREEZE for m in METHODS)) if args.compare_freeze else METHODS
+    methods: tuple[str, ...] = METHODS
+    if args.compare_freeze:
+        methods += tuple(m + NO_FREEZE for m in METHODS)
+    if args.compare_heap:
+        methods += (*(m + GLIBC_HEAP for m in METHODS), BARE_HEAP)
     kinds = ("bare", *methods)
     with tempfile.TemporaryDirectory(prefix="camaudit-whole-") as tmp:
         annotations = _suite(args.keep.resolve() if args.keep else Path(tmp) / "suite", scenes)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .heap import freeze_long_lived, give_back_memory
+from .heap import freeze_long_lived, give_back_memory, keep_freed_blocks
 from .keys import AUDITOR, SETTINGS
 
 if TYPE_CHECKING:
@@ -51,6 +51,7 @@ def camaudit_cam_engine(camaudit_detector: Any, pytestconfig: pytest.Config) -> 
     settings = pytestconfig.stash[SETTINGS]
     engine = CamEngine(detector, settings.method, batch_size=settings.batch_size)
     freeze_long_lived()  # the modules, the model and the collected tests live all session: out of the GC's walks
+    keep_freed_blocks()  # one forward's freed buffers serve the next (glibc)
     return engine
 
 

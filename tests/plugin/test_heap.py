@@ -1,4 +1,5 @@
-"""The plugin gives freed heap memory back to the OS after each audited test (glibc's malloc_trim)."""
+"""The plugin manages the process's memory: glibc's heap thresholds fixed and freed memory given back
+after audited tests (malloc_trim), long-lived objects frozen out of the garbage collector's walks."""
 
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ def test_a_trim_runs_and_is_throttled():
 
 
 @glibc
+def test_glibc_takes_both_thresholds():
+    assert heap.keep_freed_blocks() is True  # mallopt returns 0 for a value it refuses
+
+
+@glibc
 def test_finding_malloc_trim_starts_no_process(monkeypatch):
     def no_process(*args, **kwargs):
         raise AssertionError(f"a subprocess was started: {args}")
@@ -40,6 +46,7 @@ def test_env_switch_turns_it_off(monkeypatch):
     heap._malloc_trim.cache_clear()
     try:
         assert heap.give_back_memory(force=True) is False
+        assert heap.keep_freed_blocks() is False
     finally:
         monkeypatch.delenv(heap.ENV)
         heap._malloc_trim.cache_clear()
@@ -71,6 +78,72 @@ def test_freed_blocks_pinned_under_a_live_one_go_back_to_the_os():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
     before, after = int(out[0]), int(out[1])
     assert before - after >= 80, (before, after)  # of the ~125 MB freed, most comes back
+
+
+CHURNED = """
+import resource
+
+
+def test_audited(camaudit):
+    # 100 MB in 100 kB blocks (below every mmap threshold: they live on the heap), allocated,
+    # touched and freed: a freed top of the heap above the trim threshold goes back to the OS at
+    # once, and the next round faults the same pages in again
+    def churn():
+        blocks = [bytearray(100_000) for _ in range(1_000)]
+        del blocks
+
+    churn()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(3):
+        churn()
+    print("PAGE FAULTS", resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@glibc
+def test_an_audit_session_keeps_freed_blocks_for_the_next_forward(pytester, monkeypatch):
+    pytester.makepyfile(CHURNED)
+
+    def faults() -> int:
+        result = pytester.runpytest_subprocess("--camaudit-device=cpu", "-s")
+        result.assert_outcomes(passed=1)
+        return int(next(line for line in result.outlines if "PAGE FAULTS" in line).split()[-1])
+
+    kept = faults()
+    monkeypatch.setenv(heap.ENV, "0")  # glibc's defaults: each round's 100 MB unmapped and faulted in again
+    default = faults()
+    assert default > 50_000 and kept < default // 10, (kept, default)
+
+
+@glibc
+def test_a_trim_keeps_a_free_top_of_the_heap_for_the_next_forward_and_gives_back_the_rest():
+    # with the session's thresholds, 1 MB blocks live on the heap and a freed top stays mapped;
+    # 300 MB of them freed at the top: a trim keeps KEEP_TOP of it (the next forward's first
+    # blocks) and gives the rest back
+    script = textwrap.dedent(
+        """
+        import gc
+        from pytest_camaudit.plugin.heap import KEEP_TOP, give_back_memory, keep_freed_blocks
+
+        def rss():
+            for line in open("/proc/self/status"):
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) // 1024
+
+        assert keep_freed_blocks()
+        base = rss()
+        blocks = [bytearray(b"x" * 1_000_000) for _ in range(300)]
+        del blocks
+        gc.collect()
+        before = rss()
+        give_back_memory(force=True)
+        print(base, before, rss(), KEEP_TOP // 2**20)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    base, before, after, keep = (int(v) for v in out)
+    assert before - base >= 280, (base, before)  # freed, not trimmed at once: the trim threshold holds it
+    assert keep - 16 <= after - base <= keep + 16, (base, after, keep)  # the trim left KEEP_TOP mapped, no more
 
 
 @pytest.fixture
