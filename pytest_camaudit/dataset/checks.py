@@ -107,18 +107,16 @@ def _measure(case: AuditCase, obj: ExpectedObject, det: Any, failures: list[str]
         failures.append(f"expected an outline for {obj.label} (annotation {obj.annotation_id}) to measure its CAM mass in "
                         "(--camaudit-mass-region=mask), got none; annotate its outline, or use --camaudit-mass-region=auto")
         return None, Masses(box_mass(cam, obj.box), None, region)
-    if t.mass <= 0:
-        masses = Masses(box_mass(cam, obj.box), region_mass(cam, outline) if outline is not None else None, region)
-        return (masses.mask if region == "mask" else masses.box), masses
-    mass: float | None
-    try:
-        mass = assert_box_mass(case, obj.box, t.mass, explain=det, region=outline if region == "mask" else None)
-    except AssertionError as exc:
-        failures.append(str(exc))
-        mass = _measured_mass(exc)
-    if region == "mask":
-        return mass, Masses(box_mass(cam, obj.box), mass, region)
-    return mass, Masses(mass, region_mass(cam, outline) if outline is not None else None, region)
+    checked: float | None = None
+    if t.mass > 0:
+        try:
+            checked = assert_box_mass(case, obj.box, t.mass, explain=det, region=outline if region == "mask" else None)
+        except AssertionError as exc:
+            failures.append(str(exc))
+            checked = _measured_mass(exc)
+    box = checked if t.mass > 0 and region == "box" else box_mass(cam, obj.box)
+    mask = checked if t.mass > 0 and region == "mask" else region_mass(cam, outline) if outline is not None else None
+    return (mask if region == "mask" else box), Masses(box, mask, region)
 
 
 def _measured_mass(exc: AssertionError) -> float | None:

@@ -17,6 +17,22 @@ from pytest_camaudit.plugin import heap
 glibc = pytest.mark.skipif(heap._malloc_trim() is None, reason="needs glibc's malloc_trim (Linux)")
 
 
+RSS = """
+import gc
+
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) // 1024
+"""
+
+
+def _printed_by(script: str) -> list[int]:
+    """The integers ``script`` prints, run in a fresh interpreter with ``gc`` and ``rss()`` (MB) defined."""
+    out = subprocess.run([sys.executable, "-c", RSS + textwrap.dedent(script)], capture_output=True, text=True, check=True).stdout
+    return [int(v) for v in out.split()]
+
+
 @glibc
 def test_a_trim_runs_and_is_throttled():
     assert heap.give_back_memory(force=True) is True
@@ -56,15 +72,9 @@ def test_env_switch_turns_it_off(monkeypatch):
 def test_freed_blocks_pinned_under_a_live_one_go_back_to_the_os():
     # 2,000 blocks of 64 KB (below glibc's mmap threshold: they live on the heap); all but the
     # last are freed, which keeps the heap's top in place, so without a trim their pages stay resident
-    script = textwrap.dedent(
+    before, after = _printed_by(
         """
-        import gc
         from pytest_camaudit.plugin.heap import give_back_memory
-
-        def rss():
-            for line in open("/proc/self/status"):
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) // 1024
 
         blocks = [bytearray(b"x" * 65_536) for _ in range(2_000)]
         pin = blocks[-1]
@@ -75,8 +85,6 @@ def test_freed_blocks_pinned_under_a_live_one_go_back_to_the_os():
         print(before, rss())
         """
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
-    before, after = int(out[0]), int(out[1])
     assert before - after >= 80, (before, after)  # of the ~125 MB freed, most comes back
 
 
@@ -120,15 +128,9 @@ def test_a_trim_keeps_a_free_top_of_the_heap_for_the_next_forward_and_gives_back
     # with the session's thresholds, 1 MB blocks live on the heap and a freed top stays mapped;
     # 300 MB of them freed at the top: a trim keeps KEEP_TOP of it (the next forward's first
     # blocks) and gives the rest back
-    script = textwrap.dedent(
+    base, before, after, keep = _printed_by(
         """
-        import gc
         from pytest_camaudit.plugin.heap import KEEP_TOP, give_back_memory, keep_freed_blocks
-
-        def rss():
-            for line in open("/proc/self/status"):
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) // 1024
 
         assert keep_freed_blocks()
         base = rss()
@@ -140,8 +142,6 @@ def test_a_trim_keeps_a_free_top_of_the_heap_for_the_next_forward_and_gives_back
         print(base, before, rss(), KEEP_TOP // 2**20)
         """
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
-    base, before, after, keep = (int(v) for v in out)
     assert before - base >= 280, (base, before)  # freed, not trimmed at once: the trim threshold holds it
     assert after - base >= 32, (base, after)  # a free top stays mapped for the next forward: it is not faulted in again
     assert keep - 16 <= after - base <= keep + 16, (base, after, keep)  # KEEP_TOP of it, no more: the rest went back
